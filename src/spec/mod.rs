@@ -1,0 +1,4 @@
+//! Models: connection specs (and, for the shim, job requests).
+
+pub mod connection;
+pub mod image;
