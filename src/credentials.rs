@@ -214,6 +214,13 @@ impl Resolver {
         if let Some(a) = self.cache.account(self.realm.as_deref()) {
             return Ok(a);
         }
+        // Concurrent cold gets share one STS call, as they share one ECR call.
+        let key = TokenKey::new(self.realm.as_deref(), "", "sts:caller-identity");
+        let wait = timeout.unwrap_or(aws::DEFAULT_TIMEOUT) + Duration::from_secs(2);
+        let _lock = self.cache.lock(&key, wait).await;
+        if let Some(a) = self.cache.account(self.realm.as_deref()) {
+            return Ok(a);
+        }
         tracing::debug!("calling STS GetCallerIdentity");
         let sts = aws::sts(&CallOptions {
             timeout,
