@@ -165,15 +165,13 @@ impl Cache {
                 if let Some(parent) = dir.parent() {
                     std::fs::create_dir_all(parent).map_err(io)?;
                 }
-                match std::fs::DirBuilder::new()
-                    .mode(0o700)
-                    .create(dir)
-                {
+                match std::fs::DirBuilder::new().mode(0o700).create(dir) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                     Err(e) => return Err(io(e)),
                 }
-                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+                std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                    .map_err(io)?;
             }
             Err(e) => return Err(io(e)),
         }
@@ -330,7 +328,10 @@ mod tests {
         cache.write_token(&key, &entry(now, 3600)).unwrap();
         assert_eq!(cache.fresh_token(&key).unwrap().secret, "s3cret");
         assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o777, 0o700);
-        let files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         assert_eq!(files.len(), 1, "no temp file left behind: {files:?}");
         assert_eq!(std::fs::metadata(&files[0]).unwrap().mode() & 0o777, 0o600);
         // Keyed by realm: another realm misses.
@@ -345,12 +346,19 @@ mod tests {
         let cache = Cache::new(Some(root.path().join("c")));
         let key = TokenKey::new(None, "c", "h");
         // moto's tokens expire in 2015.
-        cache.write_token(&key, &entry(1_420_070_400 - 3600, 3600)).unwrap();
+        cache
+            .write_token(&key, &entry(1_420_070_400 - 3600, 3600))
+            .unwrap();
         assert!(cache.read_token(&key).is_none());
         let now = now_secs();
-        cache.write_token(&key, &entry(now - 7 * 3600, 12 * 3600)).unwrap();
+        cache
+            .write_token(&key, &entry(now - 7 * 3600, 12 * 3600))
+            .unwrap();
         assert!(cache.read_token(&key).is_some());
-        assert!(cache.fresh_token(&key).is_none(), "past half-life is a miss");
+        assert!(
+            cache.fresh_token(&key).is_none(),
+            "past half-life is a miss"
+        );
     }
 
     #[test]
@@ -360,7 +368,12 @@ mod tests {
         let cache = Cache::new(Some(dir.clone()));
         let key = TokenKey::new(Some("r"), "c", "h");
         cache.write_token(&key, &entry(now_secs(), 3600)).unwrap();
-        let path = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().path();
+        let path = std::fs::read_dir(&dir)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         std::fs::write(&path, b"{\"username\": \"AWS\", \"secr").unwrap();
         assert!(cache.fresh_token(&key).is_none());
         cache.write_token(&key, &entry(now_secs(), 3600)).unwrap();
@@ -396,7 +409,10 @@ mod tests {
         assert!(held.is_some());
         // flock is per open file description, so a second open in this process contends.
         let second = cache.lock(&key, Duration::from_millis(50)).await;
-        assert!(second.is_none(), "second lock must wait while the first is held");
+        assert!(
+            second.is_none(),
+            "second lock must wait while the first is held"
+        );
         drop(held);
         assert!(cache.lock(&key, Duration::from_millis(50)).await.is_some());
     }

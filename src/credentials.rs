@@ -28,7 +28,11 @@ impl Secret {
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_empty() { "\"\"" } else { "<redacted>" })
+        f.write_str(if self.0.is_empty() {
+            "\"\""
+        } else {
+            "<redacted>"
+        })
     }
 }
 
@@ -100,13 +104,17 @@ pub enum CredentialError {
          parameter `{param}` is under /lava/<REALM>/"
     )]
     NoRealm { conn_id: String, param: String },
-    #[error("connection `{conn_id}`: password parameter `{param}` is not under /lava/{realm}/; refused")]
+    #[error(
+        "connection `{conn_id}`: password parameter `{param}` is not under /lava/{realm}/; refused"
+    )]
     OutOfScope {
         conn_id: String,
         param: String,
         realm: String,
     },
-    #[error("connection `{conn_id}`: SSM parameter `{param}` is a {kind}, not a SecureString; refused")]
+    #[error(
+        "connection `{conn_id}`: SSM parameter `{param}` is a {kind}, not a SecureString; refused"
+    )]
     NotSecure {
         conn_id: String,
         param: String,
@@ -261,9 +269,10 @@ impl Resolver {
             match self.current_account(&spec.conn_id, spec.timeout()).await {
                 Ok(a) => Some(a),
                 // Only an enabled `ecr` spec makes this fatal; a disabled one can't answer anyway.
-                Err(e) if set.docker().any(|s| {
-                    s.enabled && s.registry == RegistryTarget::Ecr(EcrAccount::Current)
-                }) =>
+                Err(e)
+                    if set.docker().any(|s| {
+                        s.enabled && s.registry == RegistryTarget::Ecr(EcrAccount::Current)
+                    }) =>
                 {
                     return Err(e)
                 }
@@ -300,11 +309,12 @@ impl Resolver {
     ) -> Result<Credentials, CredentialError> {
         match &spec.registry {
             RegistryTarget::Ecr(_) => {
-                let ecr = registry::parse_ecr_host(host).ok_or_else(|| CredentialError::WrongHost {
-                    conn_id: spec.conn_id.clone(),
-                    registry: spec.registry_raw.clone().unwrap_or_default(),
-                    host: host.to_string(),
-                })?;
+                let ecr =
+                    registry::parse_ecr_host(host).ok_or_else(|| CredentialError::WrongHost {
+                        conn_id: spec.conn_id.clone(),
+                        registry: spec.registry_raw.clone().unwrap_or_default(),
+                        host: host.to_string(),
+                    })?;
                 self.ecr_token(spec, host, &ecr, bypass_cache).await
             }
             _ if spec.is_private() => self.ssm_password(spec).await,
@@ -328,7 +338,10 @@ impl Resolver {
         }
         let timeout = spec.timeout().unwrap_or(aws::DEFAULT_TIMEOUT);
         // Serialise refreshes across processes; whoever waited finds the fresh token.
-        let _lock = self.cache.lock(&key, timeout + Duration::from_secs(2)).await;
+        let _lock = self
+            .cache
+            .lock(&key, timeout + Duration::from_secs(2))
+            .await;
         let stale = self.cache.read_token(&key);
         if !bypass_cache {
             if let Some(t) = stale.as_ref().filter(|t| t.fresh_at(now_secs())) {
@@ -396,10 +409,18 @@ impl Resolver {
             .decode(token.trim())
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(|| aws_err("ECR GetAuthorizationToken", "token is not base64 text".into()))?;
-        let (username, secret) = decoded
-            .split_once(':')
-            .ok_or_else(|| aws_err("ECR GetAuthorizationToken", "token is not user:password".into()))?;
+            .ok_or_else(|| {
+                aws_err(
+                    "ECR GetAuthorizationToken",
+                    "token is not base64 text".into(),
+                )
+            })?;
+        let (username, secret) = decoded.split_once(':').ok_or_else(|| {
+            aws_err(
+                "ECR GetAuthorizationToken",
+                "token is not user:password".into(),
+            )
+        })?;
         let expires_at = data
             .expires_at
             .map(|t| t.secs())
@@ -493,13 +514,13 @@ impl Resolver {
                         self.current_account(&spec.conn_id, spec.timeout()).await?
                     }
                 };
-                let region = aws::configured_region(spec.timeout()).await.ok_or_else(|| {
-                    CredentialError::Aws {
+                let region = aws::configured_region(spec.timeout())
+                    .await
+                    .ok_or_else(|| CredentialError::Aws {
                         conn_id: spec.conn_id.clone(),
                         op: "region lookup",
                         message: "no AWS region configured (set AWS_REGION)".into(),
-                    }
-                })?;
+                    })?;
                 Ok(registry::ecr_host_for(&account, &region))
             }
         }
@@ -542,20 +563,34 @@ mod tests {
         assert_eq!(id(match_host(&s, ECR, Some("111122223333"))), "ecr");
         assert_eq!(match_host(&s, ECR, Some("999999999999")), Match::NotFound);
         assert_eq!(
-            id(match_host(&s, "444455556666.dkr.ecr.us-east-1.amazonaws.com", None)),
+            id(match_host(
+                &s,
+                "444455556666.dkr.ecr.us-east-1.amazonaws.com",
+                None
+            )),
             "other"
         );
         assert_eq!(
-            match_host(&s, "444455556666.dkr.ecr.us-east-1.amazonaws.com.evil.example", None),
+            match_host(
+                &s,
+                "444455556666.dkr.ecr.us-east-1.amazonaws.com.evil.example",
+                None
+            ),
             Match::NotFound
         );
         assert_eq!(id(match_host(&s, "r.example:5000", None)), "priv");
         assert_eq!(match_host(&s, "r.example", None), Match::NotFound);
-        assert!(matches!(match_host(&s, "off.example", None), Match::Disabled(d) if d.conn_id == "off"));
-        assert!(matches!(match_host(&s, "dup.example", None), Match::Ambiguous(a, b)
-            if a.conn_id == "dup1" && b.conn_id == "dup2"));
-        assert!(matches!(match_host(&s, "bad.example", None), Match::Invalid(i)
-            if i.error.contains("`tls`")));
+        assert!(
+            matches!(match_host(&s, "off.example", None), Match::Disabled(d) if d.conn_id == "off")
+        );
+        assert!(
+            matches!(match_host(&s, "dup.example", None), Match::Ambiguous(a, b)
+            if a.conn_id == "dup1" && b.conn_id == "dup2")
+        );
+        assert!(
+            matches!(match_host(&s, "bad.example", None), Match::Invalid(i)
+            if i.error.contains("`tls`"))
+        );
         assert!(needs_current_account(&s, ECR));
         assert!(!needs_current_account(&s, "docker.io"));
     }

@@ -101,19 +101,28 @@ fn split_port(a: &str) -> Option<(&str, Option<&str>)> {
 }
 
 fn valid_port(p: &str) -> bool {
-    !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
+    !p.is_empty()
+        && p.len() <= 5
+        && p.bytes().all(|b| b.is_ascii_digit())
+        && p.parse::<u32>().is_ok_and(|n| (1..=65535).contains(&n))
 }
 
 fn valid_host(h: &str) -> bool {
     if h.starts_with('[') {
-        return h.ends_with(']') && h.len() > 2 && h[1..h.len() - 1].bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+        return h.ends_with(']')
+            && h.len() > 2
+            && h[1..h.len() - 1]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
     }
     !h.is_empty()
         && h.len() <= 253
         && h.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -255,17 +264,72 @@ mod tests {
     #[test]
     fn parses_every_ecr_form() {
         let cases = [
-            ("123456789012.dkr.ecr.us-east-1.amazonaws.com", "us-east-1", false, false),
-            ("123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com", "us-gov-west-1", true, false),
-            ("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn", "cn-north-1", false, false),
-            ("123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu", "eusc-de-east-1", false, false),
-            ("123456789012.dkr-ecr.eu-west-1.on.aws", "eu-west-1", false, true),
-            ("123456789012.dkr-ecr.cn-north-1.on.amazonwebservices.com.cn", "cn-north-1", false, true),
-            ("123456789012.dkr-ecr-fips.us-east-1.on.aws", "us-east-1", true, true),
-            ("123456789012.dkr.ecr.us-iso-east-1.c2s.ic.gov", "us-iso-east-1", false, false),
-            ("123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov", "us-isob-east-1", false, false),
-            ("123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk", "eu-isoe-west-1", false, false),
-            ("123456789012.dkr.ecr.us-isof-south-1.csp.hci.ic.gov", "us-isof-south-1", false, false),
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+                "us-east-1",
+                false,
+                false,
+            ),
+            (
+                "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
+                "us-gov-west-1",
+                true,
+                false,
+            ),
+            (
+                "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn",
+                "cn-north-1",
+                false,
+                false,
+            ),
+            (
+                "123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu",
+                "eusc-de-east-1",
+                false,
+                false,
+            ),
+            (
+                "123456789012.dkr-ecr.eu-west-1.on.aws",
+                "eu-west-1",
+                false,
+                true,
+            ),
+            (
+                "123456789012.dkr-ecr.cn-north-1.on.amazonwebservices.com.cn",
+                "cn-north-1",
+                false,
+                true,
+            ),
+            (
+                "123456789012.dkr-ecr-fips.us-east-1.on.aws",
+                "us-east-1",
+                true,
+                true,
+            ),
+            (
+                "123456789012.dkr.ecr.us-iso-east-1.c2s.ic.gov",
+                "us-iso-east-1",
+                false,
+                false,
+            ),
+            (
+                "123456789012.dkr.ecr.us-isob-east-1.sc2s.sgov.gov",
+                "us-isob-east-1",
+                false,
+                false,
+            ),
+            (
+                "123456789012.dkr.ecr.eu-isoe-west-1.cloud.adc-e.uk",
+                "eu-isoe-west-1",
+                false,
+                false,
+            ),
+            (
+                "123456789012.dkr.ecr.us-isof-south-1.csp.hci.ic.gov",
+                "us-isof-south-1",
+                false,
+                false,
+            ),
         ];
         for (host, region, fips, dual) in cases {
             let h = parse_ecr_host(host).unwrap_or_else(|| panic!("{host} should parse"));

@@ -11,7 +11,9 @@ pub enum SettingsError {
          DynamoDB table; set LAVA_CONNECTIONS"
     )]
     NoConnections { searched: String },
-    #[error("LAVA_CONNECTIONS=dynamodb needs LAVA_REALM to name the table lava.<REALM>.connections")]
+    #[error(
+        "LAVA_CONNECTIONS=dynamodb needs LAVA_REALM to name the table lava.<REALM>.connections"
+    )]
     DynamoNeedsRealm,
 }
 

@@ -17,7 +17,9 @@ fn answer(out: &str) -> Value {
 #[test]
 fn ecr_current_account_via_sts() {
     let env = TestEnv::new();
-    env.write_connections(json!([{"conn_id": "docker/ecr", "type": "docker", "enabled": true, "registry": "ecr"}]));
+    env.write_connections(
+        json!([{"conn_id": "docker/ecr", "type": "docker", "enabled": true, "registry": "ecr"}]),
+    );
     let host = env.ecr_host();
     let (code, out, err) = get(&env, &host);
     assert_eq!(code, 0, "{out} {err}");
@@ -32,7 +34,10 @@ fn ecr_current_account_via_sts() {
     // Another account's ECR host is not ours: not found, and no token is asked for.
     let other = format!("999999999999.dkr.ecr.{}.amazonaws.com", env.region);
     let (code, out, _) = get(&env, &other);
-    assert_eq!((code, out.trim()), (1, "credentials not found in native keychain"));
+    assert_eq!(
+        (code, out.trim()),
+        (1, "credentials not found in native keychain")
+    );
     assert_eq!(env.call_count("GetAuthorizationToken"), 1);
 }
 
@@ -40,32 +45,53 @@ fn ecr_current_account_via_sts() {
 fn ecr_explicit_account_in_the_hosts_region() {
     let env = TestEnv::new();
     let other = unique_account();
-    env.write_connections(json!([{"conn_id": "docker/ecr-x", "type": "docker", "enabled": true,
-        "registry": format!("ecr:{other}")}]));
+    env.write_connections(
+        json!([{"conn_id": "docker/ecr-x", "type": "docker", "enabled": true,
+        "registry": format!("ecr:{other}")}]),
+    );
     for region in ["us-west-2", "ap-southeast-2"] {
         let host = format!("{other}.dkr.ecr.{region}.amazonaws.com");
         let (code, out, err) = get(&env, &host);
         assert_eq!(code, 0, "{out} {err}");
         assert_eq!(answer(&out)["Secret"], format!("{other}-auth-token"));
     }
-    assert_eq!(env.call_count("GetCallerIdentity"), 0, "an explicit account needs no STS");
-    assert_eq!(env.call_count("GetAuthorizationToken"), 2, "one token per host");
+    assert_eq!(
+        env.call_count("GetCallerIdentity"),
+        0,
+        "an explicit account needs no STS"
+    );
+    assert_eq!(
+        env.call_count("GetAuthorizationToken"),
+        2,
+        "one token per host"
+    );
     // A lookalike host never matches.
-    let (code, out, _) = get(&env, &format!("{other}.dkr.ecr.us-west-2.amazonaws.com.evil.example"));
-    assert_eq!((code, out.trim()), (1, "credentials not found in native keychain"));
+    let (code, out, _) = get(
+        &env,
+        &format!("{other}.dkr.ecr.us-west-2.amazonaws.com.evil.example"),
+    );
+    assert_eq!(
+        (code, out.trim()),
+        (1, "credentials not found in native keychain")
+    );
 }
 
 #[test]
 fn warm_get_needs_no_network_and_no_credentials() {
     let mut env = TestEnv::new();
-    env.write_connections(json!([{"conn_id": "docker/ecr", "type": "docker", "enabled": true, "registry": "ecr"}]));
+    env.write_connections(
+        json!([{"conn_id": "docker/ecr", "type": "docker", "enabled": true, "registry": "ecr"}]),
+    );
     let host = env.ecr_host();
     let (code, cold, _) = get(&env, &host);
     assert_eq!(code, 0);
     let before = env.calls();
 
     // No credentials, and an endpoint nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     env.set("AWS_ENDPOINT_URL", &format!("http://{closed}"));
     env.unset("AWS_ACCESS_KEY_ID");
     env.unset("AWS_SECRET_ACCESS_KEY");
@@ -80,7 +106,10 @@ fn warm_get_needs_no_network_and_no_credentials() {
     // Cache files: 0700 dir, 0600 files.
     use std::os::unix::fs::PermissionsExt;
     let dir = env.cache_dir();
-    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     for e in std::fs::read_dir(&dir).unwrap() {
         let m = e.unwrap().metadata().unwrap();
         assert_eq!(m.permissions().mode() & 0o777, 0o600);
@@ -90,7 +119,9 @@ fn warm_get_needs_no_network_and_no_credentials() {
 #[test]
 fn concurrent_cold_gets_share_one_ecr_call() {
     let env = TestEnv::new();
-    env.write_connections(json!([{"conn_id": "docker/ecr", "type": "docker", "enabled": true, "registry": "ecr"}]));
+    env.write_connections(
+        json!([{"conn_id": "docker/ecr", "type": "docker", "enabled": true, "registry": "ecr"}]),
+    );
     let host = env.ecr_host();
     let children: Vec<_> = (0..30)
         .map(|_| {
@@ -101,7 +132,12 @@ fn concurrent_cold_gets_share_one_ecr_call() {
                 .stderr(std::process::Stdio::piped());
             let mut child = c.spawn().unwrap();
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(host.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(host.as_bytes())
+                .unwrap();
             child
         })
         .collect();
@@ -117,8 +153,10 @@ fn concurrent_cold_gets_share_one_ecr_call() {
 }
 
 fn private_spec(env: &TestEnv, host: &str, param: &str) {
-    env.write_connections(json!([{"conn_id": "docker/private", "type": "docker", "enabled": true,
-        "registry": format!("https://{host}/"), "user": "lavauser", "password": param}]));
+    env.write_connections(
+        json!([{"conn_id": "docker/private", "type": "docker", "enabled": true,
+        "registry": format!("https://{host}/"), "user": "lavauser", "password": param}]),
+    );
 }
 
 #[test]
@@ -142,14 +180,20 @@ fn private_registry_password_from_ssm_securestring() {
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())
         .collect();
-    assert!(!on_disk.contains("pa55-word-from-ssm"), "password written to disk");
+    assert!(
+        !on_disk.contains("pa55-word-from-ssm"),
+        "password written to disk"
+    );
 
     // Debug logging never shows it either.
     env.set("LAVA_DOCKER_LOG", "debug");
     let (code, _, err) = get(&env, "reg.example:5000");
     assert_eq!(code, 0);
     assert!(err.contains("GetParameter"), "debug log is on: {err}");
-    assert!(!err.contains("pa55-word-from-ssm"), "secret in the log: {err}");
+    assert!(
+        !err.contains("pa55-word-from-ssm"),
+        "secret in the log: {err}"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -172,9 +216,16 @@ fn ssm_scope_violation_is_refused_without_calling_ssm() {
     private_spec(&env, "reg.example", "/lava/otherrealm/pw");
     let (code, out, _) = get(&env, "reg.example");
     assert_eq!(code, 1);
-    assert!(out.contains("docker/private") && out.contains("/lava/testrealm/"), "{out}");
+    assert!(
+        out.contains("docker/private") && out.contains("/lava/testrealm/"),
+        "{out}"
+    );
     assert!(!out.contains("not-yours"));
-    assert_eq!(env.call_count("GetParameter"), 0, "SSM was called for an out-of-scope name");
+    assert_eq!(
+        env.call_count("GetParameter"),
+        0,
+        "SSM was called for an out-of-scope name"
+    );
 }
 
 #[test]
@@ -185,7 +236,10 @@ fn plain_string_parameter_is_refused() {
     private_spec(&env, "reg.example", &param);
     let (code, out, _) = get(&env, "reg.example");
     assert_eq!(code, 1);
-    assert!(out.contains("docker/private") && out.contains("not a SecureString"), "{out}");
+    assert!(
+        out.contains("docker/private") && out.contains("not a SecureString"),
+        "{out}"
+    );
     assert!(!out.contains("plain-text-pw"));
 }
 
@@ -196,7 +250,10 @@ fn realm_unset_is_a_clear_error() {
     private_spec(&env, "reg.example", "/lava/testrealm/pw");
     let (code, out, _) = get(&env, "reg.example");
     assert_eq!(code, 1);
-    assert!(out.contains("LAVA_REALM") && out.contains("docker/private"), "{out}");
+    assert!(
+        out.contains("LAVA_REALM") && out.contains("docker/private"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -206,7 +263,10 @@ fn missing_ssm_parameter_names_the_connection() {
     let (code, out, _) = get(&env, "reg.example");
     assert_eq!(code, 1);
     assert_eq!(out.lines().count(), 1, "one line: {out}");
-    assert!(out.contains("docker/private") && out.contains("SSM GetParameter"), "{out}");
+    assert!(
+        out.contains("docker/private") && out.contains("SSM GetParameter"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -221,18 +281,27 @@ fn disabled_ambiguous_invalid_and_unknown() {
     ]));
     let (code, out, _) = get(&env, "off.example");
     assert_eq!(code, 1);
-    assert!(out.contains("docker/off") && out.contains("disabled"), "{out}");
+    assert!(
+        out.contains("docker/off") && out.contains("disabled"),
+        "{out}"
+    );
 
     let (code, out, _) = get(&env, "dup.example");
     assert_eq!(code, 1);
-    assert!(out.contains("docker/a") && out.contains("docker/b"), "{out}");
+    assert!(
+        out.contains("docker/a") && out.contains("docker/b"),
+        "{out}"
+    );
 
     let (code, out, _) = get(&env, "bad.example");
     assert_eq!(code, 1);
     assert!(out.contains("docker/bad") && out.contains("`tls`"), "{out}");
 
     let (code, out, err) = get(&env, "unknown.example:5000");
-    assert_eq!((code, out.as_str(), err.as_str()), (1, "credentials not found in native keychain\n", ""));
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (1, "credentials not found in native keychain\n", "")
+    );
 }
 
 #[test]
@@ -242,11 +311,23 @@ fn public_registry_is_anonymous() {
         {"conn_id": "docker/public", "type": "docker", "enabled": true, "description": "public", "x-note": 1},
         {"conn_id": "docker/ghcr-public", "type": "docker", "enabled": true, "registry": "ghcr.io"}
     ]));
-    for server in ["https://index.docker.io/v1/", "docker.io", "registry-1.docker.io", "ghcr.io"] {
+    for server in [
+        "https://index.docker.io/v1/",
+        "docker.io",
+        "registry-1.docker.io",
+        "ghcr.io",
+    ] {
         let (code, out, err) = get(&env, server);
         assert_eq!(code, 0, "{server}: {out} {err}");
         let a = answer(&out);
-        assert_eq!((a["ServerURL"].as_str(), a["Username"].as_str(), a["Secret"].as_str()), (Some(server), Some(""), Some("")));
+        assert_eq!(
+            (
+                a["ServerURL"].as_str(),
+                a["Username"].as_str(),
+                a["Secret"].as_str()
+            ),
+            (Some(server), Some(""), Some(""))
+        );
     }
     assert!(env.calls().is_empty(), "public answers need no AWS");
 }
@@ -282,7 +363,10 @@ fn store_and_erase_succeed_and_write_nothing() {
     let env = TestEnv::new();
     env.write_connections(json!([]));
     let before = walk(env.path());
-    let o = env.helper(&["store"], r#"{"ServerURL":"reg.example","Username":"u","Secret":"store-me-not"}"#);
+    let o = env.helper(
+        &["store"],
+        r#"{"ServerURL":"reg.example","Username":"u","Secret":"store-me-not"}"#,
+    );
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(stdout(&o), "");
     assert_eq!(stderr(&o).lines().count(), 1, "one note: {}", stderr(&o));
@@ -297,9 +381,17 @@ fn protocol_edges() {
     let env = TestEnv::new();
     env.write_connections(json!([]));
     let o = env.helper(&["version"], "");
-    assert!(stdout(&o).starts_with("docker-credential-lava "), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("docker-credential-lava "),
+        "{}",
+        stdout(&o)
+    );
     let o = env.helper(&[], "");
-    assert_eq!(o.status.code(), Some(1), "no action is a usage error, exit 1");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "no action is a usage error, exit 1"
+    );
     let o = env.helper(&["frobnicate"], "");
     assert_eq!(o.status.code(), Some(1));
     let o = env.helper(&["get"], "  bad host  ");
@@ -312,7 +404,9 @@ fn works_with_home_unset() {
     let mut env = TestEnv::new();
     env.unset("HOME");
     env.unset("LAVA_DOCKER_CACHE_DIR");
-    env.write_connections(json!([{"conn_id": "docker/ecr", "type": "docker", "enabled": true, "registry": "ecr"}]));
+    env.write_connections(
+        json!([{"conn_id": "docker/ecr", "type": "docker", "enabled": true, "registry": "ecr"}]),
+    );
     let (code, out, err) = get(&env, &env.ecr_host());
     assert_eq!(code, 0, "{out} {err}");
     assert_eq!(answer(&out)["Username"], "AWS");
@@ -324,7 +418,10 @@ fn bad_connections_setting_is_named() {
     env.set("LAVA_CONNECTIONS", "/nonexistent/conns.json");
     let (code, out, _) = get(&env, "docker.io");
     assert_eq!(code, 1);
-    assert!(out.contains("LAVA_CONNECTIONS") && out.contains("/nonexistent/conns.json"), "{out}");
+    assert!(
+        out.contains("LAVA_CONNECTIONS") && out.contains("/nonexistent/conns.json"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -340,12 +437,17 @@ fn aws_calls_are_bounded_by_the_spec_timeout() {
     });
     let mut env = TestEnv::new();
     env.set("AWS_ENDPOINT_URL", &format!("http://{addr}"));
-    env.write_connections(json!([{"conn_id": "docker/ecr-x", "type": "docker", "enabled": true,
-        "registry": "ecr:123456789012", "timeout": 1}]));
+    env.write_connections(
+        json!([{"conn_id": "docker/ecr-x", "type": "docker", "enabled": true,
+        "registry": "ecr:123456789012", "timeout": 1}]),
+    );
     let started = std::time::Instant::now();
     let (code, out, _) = get(&env, "123456789012.dkr.ecr.eu-west-1.amazonaws.com");
     assert_eq!(code, 1);
-    assert!(out.contains("docker/ecr-x") && out.contains("GetAuthorizationToken"), "{out}");
+    assert!(
+        out.contains("docker/ecr-x") && out.contains("GetAuthorizationToken"),
+        "{out}"
+    );
     // Not a performance claim: only that the helper gives up instead of hanging docker.
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
@@ -366,7 +468,11 @@ fn configure_docker_adds_helpers_and_keeps_other_keys() {
     // Default: every enabled connection's host, into ~/.docker/config.json.
     let o = env.helper(&["configure-docker"], "");
     assert!(o.status.success(), "{} {}", stdout(&o), stderr(&o));
-    assert!(stderr(&o).contains("not on PATH"), "warns when the helper is not on PATH: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not on PATH"),
+        "warns when the helper is not on PATH: {}",
+        stderr(&o)
+    );
     let v: Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
     assert_eq!(v["auths"]["old.example"]["auth"], "eA==");
     assert_eq!(v["credsStore"], "pass");
@@ -380,16 +486,29 @@ fn configure_docker_adds_helpers_and_keeps_other_keys() {
     let mut env2 = TestEnv::new();
     env2.write_connections(json!([]));
     let other = env2.path().join("elsewhere/config.json");
-    let bin_dir = std::path::Path::new(helper_bin()).parent().unwrap().display().to_string();
+    let bin_dir = std::path::Path::new(helper_bin())
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
     env2.set("PATH", &format!("{bin_dir}:/usr/bin:/bin"));
     let o = env2.helper(
-        &["configure-docker", "--registries", "reg.example:5000,https://ghcr.io/", "--config", other.to_str().unwrap()],
+        &[
+            "configure-docker",
+            "--registries",
+            "reg.example:5000,https://ghcr.io/",
+            "--config",
+            other.to_str().unwrap(),
+        ],
         "",
     );
     assert!(o.status.success(), "{}", stdout(&o));
     assert!(!stderr(&o).contains("not on PATH"), "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&std::fs::read(&other).unwrap()).unwrap();
-    assert_eq!(v, json!({"credHelpers": {"reg.example:5000": "lava", "ghcr.io": "lava"}}));
+    assert_eq!(
+        v,
+        json!({"credHelpers": {"reg.example:5000": "lava", "ghcr.io": "lava"}})
+    );
 
     let o = env2.helper(&["configure-docker", "--registries", "bad host"], "");
     assert_eq!(o.status.code(), Some(1));

@@ -123,7 +123,10 @@ pub fn add_cred_helpers(path: &Path, keys: &[String]) -> Result<Outcome, Configu
     if outcome.added.is_empty() && outcome.replaced.is_empty() {
         return Ok(outcome);
     }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if !dir.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -163,9 +166,15 @@ mod tests {
 
     #[test]
     fn keys_normalise_and_hub_gets_both_keys() {
-        let k = keys_for_registries(&["https://index.docker.io/v1/".into(), "r.example:5000".into()])
-            .unwrap();
-        assert_eq!(k, vec!["https://index.docker.io/v1/", "docker.io", "r.example:5000"]);
+        let k = keys_for_registries(&[
+            "https://index.docker.io/v1/".into(),
+            "r.example:5000".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            k,
+            vec!["https://index.docker.io/v1/", "docker.io", "r.example:5000"]
+        );
         assert!(keys_for_registries(&["bad host".into()]).is_err());
     }
 
@@ -187,10 +196,17 @@ mod tests {
         assert_eq!(v["proxies"]["default"]["httpProxy"], "http://p:3128");
         assert_eq!(v["credHelpers"]["a.example"], "lava");
         assert_eq!(v["credHelpers"]["b.example"], "lava");
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
         let again = add_cred_helpers(&p, &["b.example".into()]).unwrap();
         assert_eq!(again.unchanged, vec!["b.example"]);
-        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1, "no temp files left");
+        assert_eq!(
+            std::fs::read_dir(d.path()).unwrap().count(),
+            1,
+            "no temp files left"
+        );
     }
 
     #[test]
@@ -198,7 +214,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("new/.docker/config.json");
         add_cred_helpers(&p, &["r.example".into()]).unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
         assert_eq!(v, serde_json::json!({"credHelpers": {"r.example": "lava"}}));
     }

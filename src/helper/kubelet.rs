@@ -72,7 +72,10 @@ pub async fn respond(ctx: &Context, input: &str) -> Result<String, HelperError> 
             )))
         }
     }
-    let image = req.image.filter(|i| !i.trim().is_empty()).ok_or_else(|| bad("no `image`"))?;
+    let image = req
+        .image
+        .filter(|i| !i.trim().is_empty())
+        .ok_or_else(|| bad("no `image`"))?;
     let image = ImageRef::parse(&image).map_err(|e| bad(e.to_string()))?;
     let host = image.registry_host().to_string();
 

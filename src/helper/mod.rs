@@ -56,7 +56,10 @@ impl Context {
     pub fn from_env() -> Result<Context, HelperError> {
         let settings = Settings::from_env()?;
         let store = AnyStore::open(&settings.connections)?;
-        let resolver = Resolver::new(settings.realm.clone(), Cache::new(settings.cache_dir.clone()));
+        let resolver = Resolver::new(
+            settings.realm.clone(),
+            Cache::new(settings.cache_dir.clone()),
+        );
         Ok(Context {
             settings,
             store,

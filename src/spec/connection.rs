@@ -166,8 +166,8 @@ pub fn parse_connection(value: &Value) -> Result<ConnectionSpec, SpecError> {
         .collect();
     let stripped = Value::Object(stripped);
 
-    let common: Common = serde_path_to_error::deserialize(&stripped)
-        .map_err(|e| path_error(&conn_id, e))?;
+    let common: Common =
+        serde_path_to_error::deserialize(&stripped).map_err(|e| path_error(&conn_id, e))?;
     if common.conn_id.trim().is_empty() {
         return Err(SpecError::new(&conn_id, "conn_id", "must not be empty"));
     }
@@ -265,9 +265,7 @@ pub fn parse_registry_field(raw: &str) -> Result<RegistryTarget, String> {
         if acct.len() == 12 && acct.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(RegistryTarget::Ecr(EcrAccount::Id(acct.to_string())));
         }
-        return Err(format!(
-            "`{r}` is not `ecr` or `ecr:<12-digit account id>`"
-        ));
+        return Err(format!("`{r}` is not `ecr` or `ecr:<12-digit account id>`"));
     }
     let host = registry::normalize_server(r).map_err(|e| e.to_string())?;
     Ok(registry::target_for_host(&host))
@@ -336,12 +334,14 @@ mod tests {
             d.registry,
             RegistryTarget::Ecr(EcrAccount::Id("123456789012".into()))
         );
-        let e = docker(json!({"conn_id": "e", "type": "docker", "registry": "ecr:1234"}))
-            .unwrap_err();
+        let e =
+            docker(json!({"conn_id": "e", "type": "docker", "registry": "ecr:1234"})).unwrap_err();
         assert_eq!(e.field, "registry");
         assert!(e.to_string().contains("ecr:1234"), "{e}");
-        let d = docker(json!({"conn_id": "g", "type": "docker", "registry": "https://GHCR.io/v2/",
-            "user": "u", "password": "/lava/r/p"}))
+        let d = docker(
+            json!({"conn_id": "g", "type": "docker", "registry": "https://GHCR.io/v2/",
+            "user": "u", "password": "/lava/r/p"}),
+        )
         .unwrap();
         assert_eq!(d.registry, RegistryTarget::Host("ghcr.io".into()));
         assert!(d.is_private());
@@ -352,8 +352,9 @@ mod tests {
 
     #[test]
     fn user_and_password_go_together() {
-        let e = docker(json!({"conn_id": "p", "type": "docker", "registry": "r.example", "user": "u"}))
-            .unwrap_err();
+        let e =
+            docker(json!({"conn_id": "p", "type": "docker", "registry": "r.example", "user": "u"}))
+                .unwrap_err();
         assert_eq!(e.field, "password");
         let e = docker(
             json!({"conn_id": "p", "type": "docker", "registry": "r.example", "password": "/lava/x"}),
@@ -364,7 +365,8 @@ mod tests {
 
     #[test]
     fn other_types_are_kept_by_id() {
-        let s = parse_connection(&json!({"conn_id": "pg", "type": "postgres", "host": "x"})).unwrap();
+        let s =
+            parse_connection(&json!({"conn_id": "pg", "type": "postgres", "host": "x"})).unwrap();
         assert!(matches!(s, ConnectionSpec::Other { ref kind, .. } if kind == "postgres"));
         let e = parse_connection(&json!({"type": "docker"})).unwrap_err();
         assert!(e.to_string().contains("conn_id"), "{e}");

@@ -43,7 +43,9 @@ impl ImageRef {
                     "sha256" => hex.len() == 64,
                     "sha512" => hex.len() == 128,
                     _ => false,
-                } && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+                } && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
                 if !ok {
                     return Err(err("digest must be sha256:<64 lower-case hex digits>"));
                 }
@@ -67,8 +69,11 @@ impl ImageRef {
         if let Some(t) = &tag {
             let ok = !t.is_empty()
                 && t.len() <= 128
-                && t.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-                && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
+                && t.bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
             if !ok {
                 return Err(err("tag must be [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"));
             }
@@ -79,10 +84,20 @@ impl ImageRef {
         for comp in repository.split('/') {
             let ok = !comp.is_empty()
                 && comp.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_' || b == b'-'
+                    b.is_ascii_lowercase()
+                        || b.is_ascii_digit()
+                        || b == b'.'
+                        || b == b'_'
+                        || b == b'-'
                 })
-                && comp.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-                && comp.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+                && comp
+                    .bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphanumeric())
+                && comp
+                    .bytes()
+                    .last()
+                    .is_some_and(|b| b.is_ascii_alphanumeric());
             if !ok {
                 return Err(err(
                     "repository path components must be lower-case letters, digits and . _ - separators",
@@ -153,12 +168,18 @@ mod tests {
     #[test]
     fn forms() {
         let i = ImageRef::parse("busybox").unwrap();
-        assert_eq!((i.host.as_deref(), i.repository.as_str(), i.effective_tag()), (None, "busybox", Some("latest")));
+        assert_eq!(
+            (i.host.as_deref(), i.repository.as_str(), i.effective_tag()),
+            (None, "busybox", Some("latest"))
+        );
         assert_eq!(i.reference(), "busybox:latest");
         assert_eq!(i.registry_host(), "docker.io");
 
         let i = ImageRef::parse("lava/demo:1.2").unwrap();
-        assert_eq!((i.host, i.repository.as_str(), i.tag.as_deref()), (None, "lava/demo", Some("1.2")));
+        assert_eq!(
+            (i.host, i.repository.as_str(), i.tag.as_deref()),
+            (None, "lava/demo", Some("1.2"))
+        );
 
         let i = ImageRef::parse("127.0.0.1:5000/lava/demo:v1").unwrap();
         assert_eq!(i.host.as_deref(), Some("127.0.0.1:5000"));
@@ -179,8 +200,13 @@ mod tests {
 
         let i = ImageRef::parse("docker.io/library/busybox").unwrap();
         assert_eq!(i.name(), "library/busybox");
-        let i = ImageRef::parse("lava/x").unwrap().with_host("123456789012.dkr.ecr.us-east-1.amazonaws.com");
-        assert_eq!(i.reference(), "123456789012.dkr.ecr.us-east-1.amazonaws.com/lava/x:latest");
+        let i = ImageRef::parse("lava/x")
+            .unwrap()
+            .with_host("123456789012.dkr.ecr.us-east-1.amazonaws.com");
+        assert_eq!(
+            i.reference(),
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/lava/x:latest"
+        );
     }
 
     #[test]

@@ -128,7 +128,10 @@ mod tests {
         let bad = set.invalid_named("bad").unwrap();
         assert!(bad.error.contains("`tls`"), "{}", bad.error);
         assert_eq!(bad.host_hint.as_deref(), Some("r.example"));
-        assert!(set.invalid.iter().any(|i| i.error.contains("more than once")));
+        assert!(set
+            .invalid
+            .iter()
+            .any(|i| i.error.contains("more than once")));
     }
 
     #[test]

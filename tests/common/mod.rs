@@ -45,7 +45,10 @@ pub fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     s.read_to_string(&mut buf).ok()?;
     let code = buf.split_whitespace().nth(1)?.parse().ok()?;
     let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_string()
@@ -83,7 +86,9 @@ fn spawn_service(mut cmd: Command, log: PathBuf) {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let logf = std::fs::File::create(&log).unwrap();
-        cmd.stdout(logf.try_clone().unwrap()).stderr(logf).stdin(Stdio::null());
+        cmd.stdout(logf.try_clone().unwrap())
+            .stderr(logf)
+            .stdin(Stdio::null());
         unsafe {
             cmd.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
@@ -111,10 +116,17 @@ pub fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| {
         let addr = match std::env::var("LAVA_TEST_MOTO_URL") {
-            Ok(url) => url.trim_start_matches("http://").trim_end_matches('/').to_string(),
+            Ok(url) => url
+                .trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string(),
             Err(_) => {
                 let port = free_port();
-                let dir = tempfile::Builder::new().prefix("lava-moto").tempdir().unwrap().keep();
+                let dir = tempfile::Builder::new()
+                    .prefix("lava-moto")
+                    .tempdir()
+                    .unwrap()
+                    .keep();
                 let mut cmd = Command::new("python3");
                 cmd.arg(repo_root().join("tests/support/moto_server.py"))
                     .arg(port.to_string())
@@ -123,9 +135,11 @@ pub fn moto() -> &'static Moto {
                 format!("127.0.0.1:{port}")
             }
         };
-        wait_until(&format!("moto at {addr} (pip install 'moto[server]')"), Duration::from_secs(60), || {
-            http_get(&addr, "/_lava_test/ping").is_some_and(|(c, _)| c == 200)
-        });
+        wait_until(
+            &format!("moto at {addr} (pip install 'moto[server]')"),
+            Duration::from_secs(60),
+            || http_get(&addr, "/_lava_test/ping").is_some_and(|(c, _)| c == 200),
+        );
         Moto {
             url: format!("http://{addr}"),
             addr,
@@ -251,7 +265,10 @@ pub struct TestEnv {
 impl TestEnv {
     pub fn new() -> TestEnv {
         let moto = moto();
-        let dir = tempfile::Builder::new().prefix("lava-test").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("lava-test")
+            .tempdir()
+            .unwrap();
         let account = unique_account();
         let realm = "testrealm".to_string();
         let region = "eu-west-1".to_string();
@@ -261,8 +278,14 @@ impl TestEnv {
             ("HOME".into(), home.display().to_string()),
             ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
             ("LAVA_REALM".into(), realm.clone()),
-            ("LAVA_CONNECTIONS".into(), dir.path().join("connections.json").display().to_string()),
-            ("LAVA_DOCKER_CACHE_DIR".into(), dir.path().join("cache").display().to_string()),
+            (
+                "LAVA_CONNECTIONS".into(),
+                dir.path().join("connections.json").display().to_string(),
+            ),
+            (
+                "LAVA_DOCKER_CACHE_DIR".into(),
+                dir.path().join("cache").display().to_string(),
+            ),
             ("AWS_ENDPOINT_URL".into(), moto.url.clone()),
             ("AWS_ACCESS_KEY_ID".into(), account.clone()),
             ("AWS_SECRET_ACCESS_KEY".into(), "test-secret-key".into()),
@@ -294,7 +317,10 @@ impl TestEnv {
     }
 
     pub fn var(&self, k: &str) -> Option<&str> {
-        self.vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+        self.vars
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn cache_dir(&self) -> PathBuf {
@@ -329,8 +355,11 @@ impl TestEnv {
 
     /// AWS calls this test's account made at moto, by operation.
     pub fn calls(&self) -> HashMap<String, u64> {
-        let (code, body) = http_get(&moto().addr, &format!("/_lava_test/calls?key={}", self.account))
-            .expect("moto answers");
+        let (code, body) = http_get(
+            &moto().addr,
+            &format!("/_lava_test/calls?key={}", self.account),
+        )
+        .expect("moto answers");
         assert_eq!(code, 200);
         serde_json::from_str(&body).unwrap()
     }
@@ -405,7 +434,11 @@ impl TestEnv {
             serde_json::to_vec(&serde_json::json!({ "credHelpers": helpers })).unwrap(),
         )
         .unwrap();
-        let bin_dir = Path::new(helper_bin()).parent().unwrap().display().to_string();
+        let bin_dir = Path::new(helper_bin())
+            .parent()
+            .unwrap()
+            .display()
+            .to_string();
         let path = format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default());
         self.set("PATH", &path);
         self.set("DOCKER_CONFIG", &cfg.display().to_string());
