@@ -2,3 +2,5 @@
 
 pub mod connection;
 pub mod image;
+pub mod duration;
+pub mod job;
