@@ -8,6 +8,7 @@ pub mod cache;
 pub mod cli;
 pub mod credentials;
 pub mod helper;
+pub mod job;
 pub mod logging;
 pub mod registry;
 pub mod settings;

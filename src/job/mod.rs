@@ -1,0 +1,3 @@
+//! `lava-docker-run`: render the job, build the container, pull, run, collect, clean up.
+
+pub mod host_config;
