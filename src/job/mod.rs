@@ -3,3 +3,5 @@
 pub mod host_config;
 pub mod pytime;
 pub mod render;
+pub mod daemon;
+pub mod container;
