@@ -72,6 +72,9 @@ pub struct RunCli {
     /// Dev mode: stream container output to standard error and upload nothing.
     #[arg(long)]
     pub dev: bool,
+    /// When to pull the image: always (lava's behaviour), missing, never.
+    #[arg(long, value_enum, default_value_t = crate::job::run::PullPolicy::Always)]
+    pub pull: crate::job::run::PullPolicy,
     /// Write the result JSON to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub result: Option<PathBuf>,

@@ -5,3 +5,5 @@ pub mod pytime;
 pub mod render;
 pub mod daemon;
 pub mod container;
+pub mod logs;
+pub mod run;
