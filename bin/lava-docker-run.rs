@@ -38,7 +38,10 @@ fn report(outcome: &Outcome, result: Option<&std::path::Path>) -> ExitCode {
     match result {
         Some(p) => {
             if let Err(e) = std::fs::write(p, format!("{doc}\n")) {
-                eprintln!("lava-docker-run: cannot write the result to {}: {e}", p.display());
+                eprintln!(
+                    "lava-docker-run: cannot write the result to {}: {e}",
+                    p.display()
+                );
                 return ExitCode::from(EXIT_NOT_RUN as u8);
             }
         }
@@ -53,7 +56,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_NOT_RUN as u8 } else { 0 });
+            return ExitCode::from(if e.use_stderr() {
+                EXIT_NOT_RUN as u8
+            } else {
+                0
+            });
         }
     };
     if let Some(RunCommand::Sweep { dry_run }) = cli.command {

@@ -63,7 +63,10 @@ pub fn docker_proxies() -> Vec<(String, String)> {
         ("noProxy", "no_proxy"),
         ("allProxy", "all_proxy"),
     ] {
-        if let Some(p) = v["proxies"]["default"][key].as_str().filter(|s| !s.is_empty()) {
+        if let Some(p) = v["proxies"]["default"][key]
+            .as_str()
+            .filter(|s| !s.is_empty())
+        {
             out.push((var.to_string(), p.to_string()));
             out.push((var.to_uppercase(), p.to_string()));
         }
@@ -107,7 +110,10 @@ pub fn command(req: &Request, r: &Renderer) -> Result<Option<Vec<String>>, Build
         return Ok(None);
     };
     let parts = shlex::split(cmd).ok_or_else(|| {
-        RequestError::new("job.parameters.command", format!("`{cmd}` cannot be shell-split"))
+        RequestError::new(
+            "job.parameters.command",
+            format!("`{cmd}` cannot be shell-split"),
+        )
     })?;
     let mut out = Vec::new();
     for (i, p) in parts.iter().enumerate() {
@@ -130,7 +136,13 @@ pub fn command(req: &Request, r: &Renderer) -> Result<Option<Vec<String>>, Build
 fn hostname_default(req: &Request) -> String {
     let mut h: String = format!("lava-{}-{}-{}", req.realm_name, req.worker, req.run_id)
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     // A Linux host name is at most 64 bytes; docker refuses longer ones.
     h.truncate(63);
@@ -163,11 +175,19 @@ pub fn environment(req: &Request, r: &Renderer, inp: &Inputs) -> Result<EnvList,
                 "no connector executable for this label in the request's `connectors`",
             )
         })?;
-        let inside = path.is_absolute() && path.starts_with(inp.tmpdir) && !path.components().any(|c| c == std::path::Component::ParentDir);
+        let inside = path.is_absolute()
+            && path.starts_with(inp.tmpdir)
+            && !path
+                .components()
+                .any(|c| c == std::path::Component::ParentDir);
         if !inside {
             return Err(RequestError::new(
                 format!("connectors.{label}"),
-                format!("`{}` is not inside tmpdir {}", path.display(), inp.tmpdir.display()),
+                format!(
+                    "`{}` is not inside tmpdir {}",
+                    path.display(),
+                    inp.tmpdir.display()
+                ),
             )
             .into());
         }
@@ -179,8 +199,15 @@ pub fn environment(req: &Request, r: &Renderer, inp: &Inputs) -> Result<EnvList,
         env.set("LAVA_S3_TMP", s);
     }
     if let Some(p) = req.realm.get("s3_payloads").and_then(Value::as_str) {
-        let payload = req.job.get("payload").and_then(Value::as_str).unwrap_or_default();
-        env.set("LAVA_S3_PAYLOAD", format!("{}/{payload}", p.trim_end_matches('/')));
+        let payload = req
+            .job
+            .get("payload")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        env.set(
+            "LAVA_S3_PAYLOAD",
+            format!("{}/{payload}", p.trim_end_matches('/')),
+        );
     }
     env.set("LAVA_TMP", inp.tmpdir.display().to_string());
     env.set("LAVA_REALM", &req.realm_name);
@@ -196,7 +223,8 @@ pub fn environment(req: &Request, r: &Renderer, inp: &Inputs) -> Result<EnvList,
 
 /// Everything `POST /containers/create` needs.
 pub fn build(req: &Request, r: &Renderer, inp: &Inputs) -> Result<ContainerCreateBody, BuildError> {
-    let hc: Converted = host_config::convert(&req.parameters.host_config.clone().unwrap_or_default())?;
+    let hc: Converted =
+        host_config::convert(&req.parameters.host_config.clone().unwrap_or_default())?;
     let cmd = command(req, r)?;
     let env = environment(req, r, inp)?;
     let tmp = inp.tmpdir.display().to_string();
@@ -214,7 +242,10 @@ pub fn build(req: &Request, r: &Renderer, inp: &Inputs) -> Result<ContainerCreat
 
     let host = HostConfig {
         binds: Some(vec![format!("{tmp}:{tmp}:rw")]),
-        group_add: hc.group_add.clone().resolve(|| Some(vec![inp.identity.gid.to_string()])),
+        group_add: hc
+            .group_add
+            .clone()
+            .resolve(|| Some(vec![inp.identity.gid.to_string()])),
         ..hc.host.clone()
     };
     Ok(ContainerCreateBody {
@@ -224,7 +255,10 @@ pub fn build(req: &Request, r: &Renderer, inp: &Inputs) -> Result<ContainerCreat
         labels: Some(labels),
         hostname: hc.hostname.clone().resolve(|| Some(hostname_default(req))),
         domainname: hc.domainname.clone(),
-        user: hc.user.clone().resolve(|| Some(inp.identity.uid.to_string())),
+        user: hc
+            .user
+            .clone()
+            .resolve(|| Some(inp.identity.uid.to_string())),
         working_dir: hc.working_dir.clone().resolve(|| Some(tmp.clone())),
         network_disabled: hc.network_disabled,
         exposed_ports: hc.exposed_ports.clone(),
@@ -257,8 +291,15 @@ mod tests {
     fn inputs(dir: &Path) -> Inputs<'_> {
         Inputs {
             tmpdir: dir,
-            identity: Identity { uid: 1234, gid: 5678 },
-            shim_env: vec![("LAVA_EXTRA".into(), "shim".into()), ("LAVA_REALM".into(), "shim".into()), ("HOME".into(), "/root".into())],
+            identity: Identity {
+                uid: 1234,
+                gid: 5678,
+            },
+            shim_env: vec![
+                ("LAVA_EXTRA".into(), "shim".into()),
+                ("LAVA_REALM".into(), "shim".into()),
+                ("HOME".into(), "/root".into()),
+            ],
             proxies: vec![("http_proxy".into(), "http://p".into())],
             image: "lava/x:1".into(),
             name: "lava-test".into(),
@@ -276,18 +317,36 @@ mod tests {
         let body = build(&req, &r, &inputs(dir.path())).unwrap();
         assert_eq!(body.cmd.unwrap(), vec!["/bin/sh", "-c", "echo hi", "7"]);
         let env = body.env.unwrap();
-        let get = |k: &str| env.iter().find_map(|e| e.strip_prefix(&format!("{k}="))).map(str::to_string);
-        assert_eq!(get("LAVA_REALM").as_deref(), Some("dev"), "lava's own variables win");
-        assert_eq!(get("http_proxy").as_deref(), Some("http://job"), "the job's env beats proxies");
+        let get = |k: &str| {
+            env.iter()
+                .find_map(|e| e.strip_prefix(&format!("{k}=")))
+                .map(str::to_string)
+        };
+        assert_eq!(
+            get("LAVA_REALM").as_deref(),
+            Some("dev"),
+            "lava's own variables win"
+        );
+        assert_eq!(
+            get("http_proxy").as_deref(),
+            Some("http://job"),
+            "the job's env beats proxies"
+        );
         assert_eq!(get("LAVA_EXTRA").as_deref(), Some("shim"));
         assert_eq!(get("HOME"), None, "only LAVA_* of the shim's environment");
         assert_eq!(get("A").as_deref(), Some("hi"));
-        assert_eq!(get("LAVA_S3_PAYLOAD").as_deref(), Some("s3://p/payloads/lava/x:1"));
+        assert_eq!(
+            get("LAVA_S3_PAYLOAD").as_deref(),
+            Some("s3://p/payloads/lava/x:1")
+        );
         assert_eq!(get("LAVA_S3_KEY").as_deref(), Some("alias/k"));
         assert_eq!(get("LAVA_CONNID_DB").as_deref(), Some("pg/main"));
         assert_eq!(get("LAVA_TMP").unwrap(), dir.path().display().to_string());
         assert_eq!(body.user.as_deref(), Some("1234"));
-        assert_eq!(body.host_config.as_ref().unwrap().group_add, Some(vec!["5678".to_string()]));
+        assert_eq!(
+            body.host_config.as_ref().unwrap().group_add,
+            Some(vec!["5678".to_string()])
+        );
         assert_eq!(body.hostname.as_deref(), Some("lava-dev-w1-r1"));
         assert_eq!(body.working_dir.unwrap(), dir.path().display().to_string());
         assert_eq!(body.labels.unwrap()["lava.job_id"], "j1");
@@ -295,7 +354,8 @@ mod tests {
 
     #[test]
     fn jinja_false_keeps_env_unrendered() {
-        let (req, r, dir) = setup(json!({"jinja": false, "command": "echo {{ x }}", "env": {"A": "{{ y }}"}}));
+        let (req, r, dir) =
+            setup(json!({"jinja": false, "command": "echo {{ x }}", "env": {"A": "{{ y }}"}}));
         let body = build(&req, &r, &inputs(dir.path())).unwrap();
         assert_eq!(body.cmd.unwrap(), vec!["echo", "{{", "x", "}}"]);
         assert!(body.env.unwrap().contains(&"A={{ y }}".to_string()));
@@ -305,7 +365,10 @@ mod tests {
     fn connector_rules_and_template_errors() {
         let (req, r, dir) = setup(json!({"connections": {"other": "c"}}));
         let e = build(&req, &r, &inputs(dir.path())).unwrap_err();
-        assert!(e.to_string().contains("job.parameters.connections.other"), "{e}");
+        assert!(
+            e.to_string().contains("job.parameters.connections.other"),
+            "{e}"
+        );
         let (req, r, _dir) = setup(json!({"connections": {"db": "c"}}));
         let elsewhere = tempfile::tempdir().unwrap();
         let e = build(&req, &r, &inputs(elsewhere.path())).unwrap_err();
@@ -320,7 +383,9 @@ mod tests {
 
     #[test]
     fn host_config_overrides_and_nulls() {
-        let (req, r, dir) = setup(json!({"host_config": {"user": "0:0", "group_add": null, "hostname": "h", "working_dir": "/"}}));
+        let (req, r, dir) = setup(
+            json!({"host_config": {"user": "0:0", "group_add": null, "hostname": "h", "working_dir": "/"}}),
+        );
         let body = build(&req, &r, &inputs(dir.path())).unwrap();
         assert_eq!(body.user.as_deref(), Some("0:0"));
         assert_eq!(body.host_config.unwrap().group_add, None);

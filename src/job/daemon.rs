@@ -39,9 +39,13 @@ pub async fn connect(spec: &DockerSpec) -> Result<Docker, DaemonError> {
         },
         message,
     };
-    let timeout = spec.timeout.map(|t| t.ceil() as u64).unwrap_or(DEFAULT_TIMEOUT_SECS);
+    let timeout = spec
+        .timeout
+        .map(|t| t.ceil() as u64)
+        .unwrap_or(DEFAULT_TIMEOUT_SECS);
     let docker = if server.is_empty() {
-        Docker::connect_with_defaults().map(|d| d.with_timeout(std::time::Duration::from_secs(timeout)))
+        Docker::connect_with_defaults()
+            .map(|d| d.with_timeout(std::time::Duration::from_secs(timeout)))
     } else if server.starts_with("unix://") || server.starts_with('/') {
         let path = server.trim_start_matches("unix://");
         Docker::connect_with_unix(path, timeout, API_DEFAULT_VERSION)
@@ -51,7 +55,8 @@ pub async fn connect(spec: &DockerSpec) -> Result<Docker, DaemonError> {
             .trim_start_matches("tcp://")
             .trim_start_matches("http://")
             .trim_start_matches("https://");
-        let use_tls = server.starts_with("https://") || (spec.tls && !server.starts_with("http://"));
+        let use_tls =
+            server.starts_with("https://") || (spec.tls && !server.starts_with("http://"));
         if use_tls {
             let dir = cert_dir();
             Docker::connect_with_ssl(

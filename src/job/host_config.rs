@@ -8,12 +8,39 @@ use serde_json::{Map, Value};
 
 /// Every key lava allows.
 pub const KEYS: &[&str] = &[
-    "blkio_weight", "blkio_weight_device", "cap_add", "cap_drop", "cpu_count", "cpu_percent",
-    "cpu_period", "cpu_quota", "cpu_shares", "cpuset_cpus", "cpuset_mems", "device_read_bps",
-    "device_read_iops", "device_write_bps", "device_write_iops", "dns", "dns_opt", "dns_search",
-    "domainname", "extra_hosts", "group_add", "hostname", "mem_limit", "mem_swappiness",
-    "memswap_limit", "nano_cpus", "network_disabled", "network_mode", "ports",
-    "publish_all_ports", "shm_size", "user", "working_dir",
+    "blkio_weight",
+    "blkio_weight_device",
+    "cap_add",
+    "cap_drop",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_shares",
+    "cpuset_cpus",
+    "cpuset_mems",
+    "device_read_bps",
+    "device_read_iops",
+    "device_write_bps",
+    "device_write_iops",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "domainname",
+    "extra_hosts",
+    "group_add",
+    "hostname",
+    "mem_limit",
+    "mem_swappiness",
+    "memswap_limit",
+    "nano_cpus",
+    "network_disabled",
+    "network_mode",
+    "ports",
+    "publish_all_ports",
+    "shm_size",
+    "user",
+    "working_dir",
 ];
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
@@ -146,30 +173,37 @@ pub fn parse_size(key: &str, v: &Value) -> Result<i64, HostConfigError> {
                     'k' => 1 << 10,
                     'm' => 1 << 20,
                     'g' => 1 << 30,
-                    _ => {
-                        return Err(bad(
-                            key,
-                            v,
-                            "a size's unit must be one of b, k, m, g",
-                        ))
-                    }
+                    _ => return Err(bad(key, v, "a size's unit must be one of b, k, m, g")),
                 };
                 (&s[..s.len() - 1], mult)
             };
             let ok = !digits.is_empty()
                 && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
                 && digits.chars().filter(|&c| c == '.').count() <= 1;
-            let n: f64 = if ok { digits.parse().ok() } else { None }
-                .ok_or_else(|| bad(key, v, "not a size (digits with an optional unit b, k, m, g)"))?;
+            let n: f64 = if ok { digits.parse().ok() } else { None }.ok_or_else(|| {
+                bad(
+                    key,
+                    v,
+                    "not a size (digits with an optional unit b, k, m, g)",
+                )
+            })?;
             Ok((n * mult as f64) as i64)
         }
-        _ => Err(bad(key, v, "expected a size (a number of bytes or a string like \"512m\")")),
+        _ => Err(bad(
+            key,
+            v,
+            "expected a size (a number of bytes or a string like \"512m\")",
+        )),
     }
 }
 
 fn throttle_list(key: &str, v: &Value, field: &str) -> Result<Vec<(String, i64)>, HostConfigError> {
     let Value::Array(items) = v else {
-        return Err(bad(key, v, format!("expected a list of {{\"Path\", \"{field}\"}} objects")));
+        return Err(bad(
+            key,
+            v,
+            format!("expected a list of {{\"Path\", \"{field}\"}} objects"),
+        ));
     };
     items
         .iter()
@@ -178,7 +212,11 @@ fn throttle_list(key: &str, v: &Value, field: &str) -> Result<Vec<(String, i64)>
             let n = i.get(field).and_then(Value::as_i64);
             match (path, n, i.as_object().map(|o| o.len())) {
                 (Some(p), Some(n), Some(2)) => Ok((p.to_string(), n)),
-                _ => Err(bad(key, v, format!("expected a list of {{\"Path\", \"{field}\"}} objects"))),
+                _ => Err(bad(
+                    key,
+                    v,
+                    format!("expected a list of {{\"Path\", \"{field}\"}} objects"),
+                )),
             }
         })
         .collect()
@@ -215,7 +253,11 @@ fn port_binding(key: &str, whole: &Value, v: &Value) -> Result<PortBinding, Host
                 _ => return Err(bad(key, whole, "a port binding map needs HostPort")),
             };
             if m.keys().any(|k| k != "HostPort" && k != "HostIp") {
-                return Err(bad(key, whole, "a port binding map has only HostIp and HostPort"));
+                return Err(bad(
+                    key,
+                    whole,
+                    "a port binding map has only HostIp and HostPort",
+                ));
             }
             let ip = match m.get("HostIp") {
                 None | Some(Value::Null) => String::new(),
@@ -227,14 +269,24 @@ fn port_binding(key: &str, whole: &Value, v: &Value) -> Result<PortBinding, Host
                 host_port: Some(port),
             })
         }
-        _ => Err(bad(key, whole, "a port binding is a port number, null, a list, or {HostIp, HostPort}")),
+        _ => Err(bad(
+            key,
+            whole,
+            "a port binding is a port number, null, a list, or {HostIp, HostPort}",
+        )),
     }
 }
 
-fn ports(v: &Value) -> Result<(Vec<String>, HashMap<String, Option<Vec<PortBinding>>>), HostConfigError> {
+fn ports(
+    v: &Value,
+) -> Result<(Vec<String>, HashMap<String, Option<Vec<PortBinding>>>), HostConfigError> {
     let key = "ports";
     let Value::Object(m) = v else {
-        return Err(bad(key, v, "expected a map of \"<port>[/<proto>]\" to bindings"));
+        return Err(bad(
+            key,
+            v,
+            "expected a map of \"<port>[/<proto>]\" to bindings",
+        ));
     };
     let mut exposed = Vec::new();
     let mut bindings = HashMap::new();
@@ -322,7 +374,13 @@ pub fn convert(map: &Map<String, Value>) -> Result<Converted, HostConfigError> {
                         list
                     }
                     Value::Array(_) => str_list(k, v)?,
-                    _ => return Err(bad(k, v, "expected a map of host to IP, or a list of \"host:ip\"")),
+                    _ => {
+                        return Err(bad(
+                            k,
+                            v,
+                            "expected a map of host to IP, or a list of \"host:ip\"",
+                        ))
+                    }
                 })
             }
             "group_add" => {
@@ -449,16 +507,35 @@ mod tests {
             "hostname": null
         }))
         .unwrap();
-        assert_eq!(c.host.extra_hosts.unwrap(), vec!["a.example:10.0.0.1", "b.example:10.0.0.2"]);
-        assert_eq!(c.group_add, Setting::Set(vec!["1000".into(), "audio".into()]));
+        assert_eq!(
+            c.host.extra_hosts.unwrap(),
+            vec!["a.example:10.0.0.1", "b.example:10.0.0.2"]
+        );
+        assert_eq!(
+            c.group_add,
+            Setting::Set(vec!["1000".into(), "audio".into()])
+        );
         assert_eq!(c.user, Setting::Set("1234".into()));
-        assert_eq!(c.exposed_ports.unwrap(), vec!["53/udp", "8080/tcp", "9000/tcp"]);
+        assert_eq!(
+            c.exposed_ports.unwrap(),
+            vec!["53/udp", "8080/tcp", "9000/tcp"]
+        );
         let pb = c.host.port_bindings.unwrap();
-        assert_eq!(pb["8080/tcp"].as_ref().unwrap()[0].host_port.as_deref(), Some("18080"));
-        assert_eq!(pb["53/udp"].as_ref().unwrap()[0].host_port.as_deref(), Some(""));
+        assert_eq!(
+            pb["8080/tcp"].as_ref().unwrap()[0].host_port.as_deref(),
+            Some("18080")
+        );
+        assert_eq!(
+            pb["53/udp"].as_ref().unwrap()[0].host_port.as_deref(),
+            Some("")
+        );
         assert_eq!(pb["9000/tcp"].as_ref().unwrap().len(), 2);
         assert_eq!(c.host.cpu_shares, None, "falsy truthy-key dropped");
-        assert_eq!(c.host.dns, Some(vec![]), "not-null key sent even when empty");
+        assert_eq!(
+            c.host.dns,
+            Some(vec![]),
+            "not-null key sent even when empty"
+        );
         assert_eq!(c.host.memory, Some(64 << 20));
         assert_eq!(c.host.memory_swap, Some(-1));
         assert_eq!(c.hostname, Setting::Omit);
@@ -473,9 +550,15 @@ mod tests {
             (json!({"network_disabled": "yes"}), "network_disabled"),
             (json!({"ports": {"http": 80}}), "ports"),
             (json!({"ports": {"80": {"HostIp": "0.0.0.0"}}}), "ports"),
-            (json!({"ports": {"80": 8080}, "network_mode": "host"}), "ports"),
+            (
+                json!({"ports": {"80": 8080}, "network_mode": "host"}),
+                "ports",
+            ),
             (json!({"working_dir": "relative"}), "working_dir"),
-            (json!({"device_read_bps": [{"Path": "/dev/sda"}]}), "device_read_bps"),
+            (
+                json!({"device_read_bps": [{"Path": "/dev/sda"}]}),
+                "device_read_bps",
+            ),
             (json!({"extra_hosts": "a:1"}), "extra_hosts"),
         ] {
             match conv(v.clone()).unwrap_err() {

@@ -6,7 +6,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::format::{Item, StrftimeItems};
-use chrono::{DateTime, Datelike, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone, Timelike};
+use chrono::{
+    DateTime, Datelike, FixedOffset, Local, NaiveDate, NaiveDateTime, TimeZone, Timelike,
+};
 use minijinja::value::{from_args, Kwargs, Object, ObjectRepr, Value};
 use minijinja::{Error, ErrorKind, State};
 
@@ -16,7 +18,11 @@ fn err(msg: impl Into<String>) -> Error {
 
 /// Python's strftime over chrono's: `%f` is microseconds; an unknown directive is an error,
 /// never a panic.
-fn strftime(fmt_str: &str, naive: &NaiveDateTime, offset: Option<&FixedOffset>) -> Result<String, Error> {
+fn strftime(
+    fmt_str: &str,
+    naive: &NaiveDateTime,
+    offset: Option<&FixedOffset>,
+) -> Result<String, Error> {
     let mut f = fmt_str.replace("%f", "%6f");
     if offset.is_none() {
         // Python prints nothing for %z / %Z of a naive datetime.
@@ -30,7 +36,10 @@ fn strftime(fmt_str: &str, naive: &NaiveDateTime, offset: Option<&FixedOffset>) 
     let mut out = String::new();
     let res = match offset {
         Some(o) => {
-            let dt = o.from_local_datetime(naive).single().ok_or_else(|| err("bad time"))?;
+            let dt = o
+                .from_local_datetime(naive)
+                .single()
+                .ok_or_else(|| err("bad time"))?;
             write!(out, "{}", dt.format_with_items(items.into_iter()))
         }
         None => write!(out, "{}", naive.format_with_items(items.into_iter())),
@@ -86,8 +95,14 @@ impl PyDateTime {
     /// Seconds since the epoch; a naive value is taken as local time, as Python does.
     fn timestamp(&self) -> f64 {
         let secs = match self.offset {
-            Some(o) => o.from_local_datetime(&self.naive).single().map(|d| d.timestamp()),
-            None => Local.from_local_datetime(&self.naive).earliest().map(|d| d.timestamp()),
+            Some(o) => o
+                .from_local_datetime(&self.naive)
+                .single()
+                .map(|d| d.timestamp()),
+            None => Local
+                .from_local_datetime(&self.naive)
+                .earliest()
+                .map(|d| d.timestamp()),
         }
         .unwrap_or_else(|| self.naive.and_utc().timestamp());
         secs as f64 + self.naive.nanosecond() as f64 / 1e9
@@ -116,7 +131,10 @@ impl PyDateTime {
             .naive
             .checked_add_signed(delta)
             .ok_or_else(|| err("date value out of range"))?;
-        Ok(PyDateTime { naive, ..self.clone() })
+        Ok(PyDateTime {
+            naive,
+            ..self.clone()
+        })
     }
 
     fn instant_micros(&self) -> i64 {
@@ -180,8 +198,9 @@ impl Object for PyDateTime {
                     Ok(kwargs.get::<Option<u32>>(k)?.unwrap_or(d))
                 };
                 let year: i32 = kwargs.get::<Option<i32>>("year")?.unwrap_or(n.year());
-                let date = NaiveDate::from_ymd_opt(year, get("month", n.month())?, get("day", n.day())?)
-                    .ok_or_else(|| err("day is out of range for month"))?;
+                let date =
+                    NaiveDate::from_ymd_opt(year, get("month", n.month())?, get("day", n.day())?)
+                        .ok_or_else(|| err("day is out of range for month"))?;
                 let time = chrono::NaiveTime::from_hms_micro_opt(
                     get("hour", n.hour())?,
                     get("minute", n.minute())?,
@@ -190,9 +209,16 @@ impl Object for PyDateTime {
                 )
                 .ok_or_else(|| err("time value out of range"))?;
                 kwargs.assert_all_used()?;
-                Ok(PyDateTime { naive: date.and_time(time), ..(**self).clone() }.value())
+                Ok(PyDateTime {
+                    naive: date.and_time(time),
+                    ..(**self).clone()
+                }
+                .value())
             }
-            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("datetime has no method {method}"))),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("datetime has no method {method}"),
+            )),
         }
     }
 
@@ -204,7 +230,8 @@ impl Object for PyDateTime {
 fn from_timestamp(ts: f64, utc: bool) -> Result<PyDateTime, Error> {
     let secs = ts.floor() as i64;
     let nanos = ((ts - ts.floor()) * 1e9).round() as u32;
-    let dt = DateTime::from_timestamp(secs, nanos.min(999_999_999)).ok_or_else(|| err("timestamp out of range"))?;
+    let dt = DateTime::from_timestamp(secs, nanos.min(999_999_999))
+        .ok_or_else(|| err("timestamp out of range"))?;
     Ok(if utc {
         PyDateTime::naive(dt.naive_utc())
     } else {
@@ -236,7 +263,12 @@ impl Object for PyDate {
         }))
     }
 
-    fn call_method(self: &Arc<Self>, _s: &State, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _s: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         match method {
             "strftime" => {
                 let (f,): (&str,) = from_args(args)?;
@@ -245,7 +277,10 @@ impl Object for PyDate {
             "isoformat" => Ok(Value::from(self.0.format("%Y-%m-%d").to_string())),
             "weekday" => Ok(Value::from(self.0.weekday().num_days_from_monday())),
             "isoweekday" => Ok(Value::from(self.0.weekday().number_from_monday())),
-            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("date has no method {method}"))),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("date has no method {method}"),
+            )),
         }
     }
 
@@ -287,13 +322,21 @@ impl Object for PyTimeDelta {
         }))
     }
 
-    fn call_method(self: &Arc<Self>, _s: &State, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _s: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         match method {
             "total_seconds" => {
                 let () = from_args(args)?;
                 Ok(Value::from(self.micros as f64 / 1e6))
             }
-            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("timedelta has no method {method}"))),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("timedelta has no method {method}"),
+            )),
         }
     }
 
@@ -313,13 +356,24 @@ impl Object for PyTimeDelta {
 /// `utils.datetime(year, month, day, hour=0, ...)`, positional or keyword.
 pub fn make_datetime(args: &[Value]) -> Result<Value, Error> {
     let (pos, kwargs): (&[Value], Kwargs) = from_args(args)?;
-    let names = ["year", "month", "day", "hour", "minute", "second", "microsecond"];
+    let names = [
+        "year",
+        "month",
+        "day",
+        "hour",
+        "minute",
+        "second",
+        "microsecond",
+    ];
     let mut vals = [None::<i64>; 7];
     for (i, v) in pos.iter().enumerate() {
         if i >= 7 {
             return Err(err("datetime() takes at most 7 positional arguments"));
         }
-        vals[i] = Some(i64::try_from(v.clone()).map_err(|_| err(format!("{} must be an integer", names[i])))?);
+        vals[i] = Some(
+            i64::try_from(v.clone())
+                .map_err(|_| err(format!("{} must be an integer", names[i])))?,
+        );
     }
     for (i, n) in names.iter().enumerate() {
         if let Some(v) = kwargs.get::<Option<i64>>(n)? {
@@ -327,11 +381,19 @@ pub fn make_datetime(args: &[Value]) -> Result<Value, Error> {
         }
     }
     kwargs.assert_all_used()?;
-    let need = |i: usize| vals[i].ok_or_else(|| err(format!("datetime() missing required argument '{}'", names[i])));
+    let need = |i: usize| {
+        vals[i].ok_or_else(|| {
+            err(format!(
+                "datetime() missing required argument '{}'",
+                names[i]
+            ))
+        })
+    };
     let date = NaiveDate::from_ymd_opt(need(0)? as i32, need(1)? as u32, need(2)? as u32)
         .ok_or_else(|| err("day is out of range for month"))?;
     let t = |i: usize| vals[i].unwrap_or(0) as u32;
-    let time = chrono::NaiveTime::from_hms_micro_opt(t(3), t(4), t(5), t(6)).ok_or_else(|| err("time out of range"))?;
+    let time = chrono::NaiveTime::from_hms_micro_opt(t(3), t(4), t(5), t(6))
+        .ok_or_else(|| err("time out of range"))?;
     Ok(PyDateTime::naive(date.and_time(time)).value())
 }
 
@@ -349,7 +411,9 @@ pub fn make_date(args: &[Value]) -> Result<Value, Error> {
         }
     }
     kwargs.assert_all_used()?;
-    let need = |i: usize| vals[i].ok_or_else(|| err(format!("date() missing required argument '{}'", names[i])));
+    let need = |i: usize| {
+        vals[i].ok_or_else(|| err(format!("date() missing required argument '{}'", names[i])))
+    };
     let d = NaiveDate::from_ymd_opt(need(0)? as i32, need(1)? as u32, need(2)? as u32)
         .ok_or_else(|| err("day is out of range for month"))?;
     Ok(PyDate(d).value())
@@ -369,8 +433,11 @@ pub fn make_timedelta(args: &[Value]) -> Result<Value, Error> {
     ];
     let mut total = 0f64;
     for (i, v) in pos.iter().enumerate() {
-        let (_, m) = units.get(i).ok_or_else(|| err("timedelta() takes at most 7 arguments"))?;
-        total += f64::try_from(v.clone()).map_err(|_| err("timedelta() arguments must be numbers"))? * m;
+        let (_, m) = units
+            .get(i)
+            .ok_or_else(|| err("timedelta() takes at most 7 arguments"))?;
+        total +=
+            f64::try_from(v.clone()).map_err(|_| err("timedelta() arguments must be numbers"))? * m;
     }
     for (n, m) in units {
         if let Some(v) = kwargs.get::<Option<f64>>(n)? {
@@ -378,7 +445,10 @@ pub fn make_timedelta(args: &[Value]) -> Result<Value, Error> {
         }
     }
     kwargs.assert_all_used()?;
-    Ok(PyTimeDelta { micros: total.round() as i64 }.value())
+    Ok(PyTimeDelta {
+        micros: total.round() as i64,
+    }
+    .value())
 }
 
 /// `a + b` / `a - b` for the Python time types; `None` when neither side is one (the caller
@@ -391,17 +461,24 @@ pub fn arith(op: &str, a: &Value, b: &Value) -> Option<Result<Value, Error>> {
     Some(match (dt(a), date(a), td(a), dt(b), date(b), td(b)) {
         (Some(x), _, _, _, _, Some(d)) => x.add(&d, sign).map(PyDateTime::value),
         (_, _, Some(d), Some(x), _, _) if op == "+" => x.add(&d, 1).map(PyDateTime::value),
-        (Some(x), _, _, Some(y), _, _) if op == "-" => Ok(PyTimeDelta { micros: x.instant_micros() - y.instant_micros() }.value()),
+        (Some(x), _, _, Some(y), _, _) if op == "-" => Ok(PyTimeDelta {
+            micros: x.instant_micros() - y.instant_micros(),
+        }
+        .value()),
         (_, Some(x), _, _, _, Some(d)) => {
             let days = d.micros.div_euclid(86_400_000_000) * sign;
             x.0.checked_add_signed(chrono::TimeDelta::days(days))
                 .map(|n| PyDate(n).value())
                 .ok_or_else(|| err("date value out of range"))
         }
-        (_, Some(x), _, _, Some(y), _) if op == "-" => {
-            Ok(PyTimeDelta { micros: (x.0 - y.0).num_days() * 86_400_000_000 }.value())
+        (_, Some(x), _, _, Some(y), _) if op == "-" => Ok(PyTimeDelta {
+            micros: (x.0 - y.0).num_days() * 86_400_000_000,
         }
-        (_, _, Some(x), _, _, Some(y)) => Ok(PyTimeDelta { micros: x.micros + sign * y.micros }.value()),
+        .value()),
+        (_, _, Some(x), _, _, Some(y)) => Ok(PyTimeDelta {
+            micros: x.micros + sign * y.micros,
+        }
+        .value()),
         (None, None, None, None, None, None) => return None,
         _ => Err(err(format!("unsupported operand types for {op}"))),
     })

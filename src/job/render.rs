@@ -124,7 +124,11 @@ fn walk_expr(e: &ast::Expr, out: &mut Vec<Edit>) {
             walk_args(&c.args, out);
         }
         List(l) => l.items.iter().for_each(|i| walk_expr(i, out)),
-        Map(m) => m.keys.iter().chain(m.values.iter()).for_each(|i| walk_expr(i, out)),
+        Map(m) => m
+            .keys
+            .iter()
+            .chain(m.values.iter())
+            .for_each(|i| walk_expr(i, out)),
     }
 }
 
@@ -225,7 +229,12 @@ impl Object for DateTimeClass {
         pytime::make_datetime(args)
     }
 
-    fn call_method(self: &Arc<Self>, _s: &State, method: &str, args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _s: &State,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
         match method {
             "now" => Ok(PyDateTime::naive(Local::now().naive_local()).value()),
             "utcnow" => Ok(PyDateTime::naive(Utc::now().naive_utc()).value()),
@@ -234,7 +243,10 @@ impl Object for DateTimeClass {
                 let any = PyDateTime::naive(Utc::now().naive_utc());
                 Value::from_object(any).call_method(_s, method, args)
             }
-            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("datetime has no method {method}"))),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("datetime has no method {method}"),
+            )),
         }
     }
 }
@@ -251,10 +263,18 @@ impl Object for DateClass {
         pytime::make_date(args)
     }
 
-    fn call_method(self: &Arc<Self>, _s: &State, method: &str, _args: &[Value]) -> Result<Value, Error> {
+    fn call_method(
+        self: &Arc<Self>,
+        _s: &State,
+        method: &str,
+        _args: &[Value],
+    ) -> Result<Value, Error> {
         match method {
             "today" => Ok(pytime::PyDate(Local::now().date_naive()).value()),
-            _ => Err(Error::new(ErrorKind::UnknownMethod, format!("date has no method {method}"))),
+            _ => Err(Error::new(
+                ErrorKind::UnknownMethod,
+                format!("date has no method {method}"),
+            )),
         }
     }
 }
@@ -263,8 +283,14 @@ fn utils() -> Value {
     let mut m = std::collections::BTreeMap::new();
     m.insert("datetime", Value::from_object(DateTimeClass));
     m.insert("date", Value::from_object(DateClass));
-    m.insert("timedelta", Value::from_function(|args: &[Value]| pytime::make_timedelta(args)));
-    m.insert("uuid", Value::from_function(|| uuid::Uuid::new_v4().to_string()));
+    m.insert(
+        "timedelta",
+        Value::from_function(|args: &[Value]| pytime::make_timedelta(args)),
+    );
+    m.insert(
+        "uuid",
+        Value::from_function(|| uuid::Uuid::new_v4().to_string()),
+    );
     Value::from(m)
 }
 
@@ -343,39 +369,81 @@ mod tests {
     }
 
     fn r(t: &str) -> String {
-        renderer().render("t", t).unwrap_or_else(|e| panic!("{t}: {e}"))
+        renderer()
+            .render("t", t)
+            .unwrap_or_else(|e| panic!("{t}: {e}"))
     }
 
     #[test]
     fn python_isms() {
-        assert_eq!(r("{{ start.strftime('%Y-%m-%d %H:%M') }}"), "2026-11-23 10:00");
+        assert_eq!(
+            r("{{ start.strftime('%Y-%m-%d %H:%M') }}"),
+            "2026-11-23 10:00"
+        );
         assert_eq!(r("{{ ustart.isoformat() }}"), "2026-11-22T23:00:00");
         assert_eq!(r("{{ ustart }}"), "2026-11-22 23:00:00");
-        assert_eq!(r("{{ ustart.year }}-{{ ustart.month }}-{{ ustart.day }} {{ ustart.hour }}"), "2026-11-22 23");
+        assert_eq!(
+            r("{{ ustart.year }}-{{ ustart.month }}-{{ ustart.day }} {{ ustart.hour }}"),
+            "2026-11-22 23"
+        );
         assert_eq!(r("{{ realm.realm }} {{ realm['realm'] }} {{ vars.cmd }} {{ globals.g }} {{ state.s1 }}"), "dev dev date G S");
-        assert_eq!(r("{{ job.job_id }} {{ job.run_id }} {{ job.realm }}"), "demo/j r-1 dev");
-        assert_eq!(r("{{ utils.datetime(year=2026, month=1, day=1).strftime('%A') }}"), "Thursday");
-        assert_eq!(r("{{ utils.date(year=1970, month=1, day=1) }}"), "1970-01-01");
-        assert_eq!(r("{{ utils.datetime(2026, 2, 28, 12) + utils.timedelta(days=1) }}"), "2026-03-01 12:00:00");
-        assert_eq!(r("{{ ustart + utils.timedelta(days=1) }}"), "2026-11-23 23:00:00");
-        assert_eq!(r("{{ (ustart - utils.timedelta(hours=23)).date() }}"), "2026-11-22");
-        assert_eq!(r("{{ (utils.datetime(2026,1,2) - utils.datetime(2026,1,1)).total_seconds() }}"), "86400.0");
-        assert_eq!(r("{{ utils.timedelta(days=1, seconds=61) }}"), "1 day, 0:01:01");
-        assert_eq!(r("{{ vars.n + 2 }} {{ vars.n - 1 }} {{ 'a' ~ 'b' }} {{ [1] + [2] }}"), "5 2 ab [1, 2]");
+        assert_eq!(
+            r("{{ job.job_id }} {{ job.run_id }} {{ job.realm }}"),
+            "demo/j r-1 dev"
+        );
+        assert_eq!(
+            r("{{ utils.datetime(year=2026, month=1, day=1).strftime('%A') }}"),
+            "Thursday"
+        );
+        assert_eq!(
+            r("{{ utils.date(year=1970, month=1, day=1) }}"),
+            "1970-01-01"
+        );
+        assert_eq!(
+            r("{{ utils.datetime(2026, 2, 28, 12) + utils.timedelta(days=1) }}"),
+            "2026-03-01 12:00:00"
+        );
+        assert_eq!(
+            r("{{ ustart + utils.timedelta(days=1) }}"),
+            "2026-11-23 23:00:00"
+        );
+        assert_eq!(
+            r("{{ (ustart - utils.timedelta(hours=23)).date() }}"),
+            "2026-11-22"
+        );
+        assert_eq!(
+            r("{{ (utils.datetime(2026,1,2) - utils.datetime(2026,1,1)).total_seconds() }}"),
+            "86400.0"
+        );
+        assert_eq!(
+            r("{{ utils.timedelta(days=1, seconds=61) }}"),
+            "1 day, 0:01:01"
+        );
+        assert_eq!(
+            r("{{ vars.n + 2 }} {{ vars.n - 1 }} {{ 'a' ~ 'b' }} {{ [1] + [2] }}"),
+            "5 2 ab [1, 2]"
+        );
         assert_eq!(r("{{ vars.cmd.upper() }}"), "DATE");
         assert_eq!(r("{{ nosuchvar }}|{{ vars.nosuch }}"), "|");
         assert_eq!(r("{{ utils.uuid() | length }}"), "36");
         let ts = r("{{ start.timestamp() }}");
         assert_eq!(ts, "1795388400.0");
-        assert_eq!(r("{{ (start.fromtimestamp(start.timestamp()-86400)).date() }}").len(), 10);
+        assert_eq!(
+            r("{{ (start.fromtimestamp(start.timestamp()-86400)).date() }}").len(),
+            10
+        );
         assert_eq!(r("{{ start.strftime('%d/%m/%y %f') }}"), "23/11/26 000000");
     }
 
     #[test]
     fn errors_name_the_field() {
-        let e = renderer().render("job.parameters.args[2]", "{{ unclosed").unwrap_err();
+        let e = renderer()
+            .render("job.parameters.args[2]", "{{ unclosed")
+            .unwrap_err();
         assert_eq!(e.field, "job.parameters.args[2]");
-        let e = renderer().render("env.X", "{{ start.strftime('%Q') }}").unwrap_err();
+        let e = renderer()
+            .render("env.X", "{{ start.strftime('%Q') }}")
+            .unwrap_err();
         assert!(e.message.contains("%Q"), "{}", e.message);
     }
 
@@ -383,8 +451,14 @@ mod tests {
     fn rewrite_keeps_text_and_nesting() {
         assert_eq!(rewrite_arithmetic("plain - text").unwrap(), "plain - text");
         let out = rewrite_arithmetic("x{{ a + (b - c) }}y").unwrap();
-        assert_eq!(out, "x{{ __lava_binop(\"+\", a, (__lava_binop(\"-\", b, c))) }}y");
+        assert_eq!(
+            out,
+            "x{{ __lava_binop(\"+\", a, (__lava_binop(\"-\", b, c))) }}y"
+        );
         let out = rewrite_arithmetic("{{ (a) + f(b).c - 1 }}").unwrap();
-        assert_eq!(out, "{{ __lava_binop(\"-\", __lava_binop(\"+\", (a), f(b).c), 1) }}");
+        assert_eq!(
+            out,
+            "{{ __lava_binop(\"-\", __lava_binop(\"+\", (a), f(b).c), 1) }}"
+        );
     }
 }

@@ -143,13 +143,24 @@ impl Signals {
 
 fn is_auth_error(msg: &str) -> bool {
     let m = msg.to_ascii_lowercase();
-    ["unauthorized", "authentication required", "no basic auth credentials", "denied", "401", "403"]
-        .iter()
-        .any(|s| m.contains(s))
+    [
+        "unauthorized",
+        "authentication required",
+        "no basic auth credentials",
+        "denied",
+        "401",
+        "403",
+    ]
+    .iter()
+    .any(|s| m.contains(s))
 }
 
 /// The image to pull: the payload, in the connection's registry when it names none itself.
-async fn image_for(req: &Request, spec: &DockerSpec, resolver: &Resolver) -> Result<ImageRef, RunError> {
+async fn image_for(
+    req: &Request,
+    spec: &DockerSpec,
+    resolver: &Resolver,
+) -> Result<ImageRef, RunError> {
     if req.payload.host.is_some() || spec.registry == RegistryTarget::DockerHub {
         return Ok(req.payload.clone());
     }
@@ -169,9 +180,11 @@ async fn credentials_for(
     let host = image.registry_host().to_string();
     let ecr = crate::registry::parse_ecr_host(&host);
     let current = match (&spec.registry, &ecr) {
-        (RegistryTarget::Ecr(crate::registry::EcrAccount::Current), Some(_)) => {
-            Some(resolver.current_account(&spec.conn_id, spec.timeout()).await?)
-        }
+        (RegistryTarget::Ecr(crate::registry::EcrAccount::Current), Some(_)) => Some(
+            resolver
+                .current_account(&spec.conn_id, spec.timeout())
+                .await?,
+        ),
         _ => None,
     };
     let creds = if crate::credentials::spec_serves(spec, &host, ecr.as_ref(), current.as_deref()) {
@@ -187,7 +200,11 @@ async fn credentials_for(
     Ok((creds.kind != CredentialKind::Anonymous).then_some(creds))
 }
 
-async fn pull_once(docker: &Docker, image: &ImageRef, creds: Option<&Credentials>) -> Result<(), String> {
+async fn pull_once(
+    docker: &Docker,
+    image: &ImageRef,
+    creds: Option<&Credentials>,
+) -> Result<(), String> {
     let (from_image, tag) = match (&image.digest, image.effective_tag()) {
         (Some(d), _) => (format!("{}@{d}", image.name()), None),
         (None, t) => (image.name(), t.map(str::to_string)),
@@ -245,14 +262,25 @@ async fn pull(
     match pull_once(docker, image, creds.as_ref()).await {
         Ok(()) => Ok(()),
         // A refused cached token: ask again, bypassing the cache, once.
-        Err(m) if is_auth_error(&m) && creds.as_ref().is_some_and(|c| c.kind == CredentialKind::Ecr) => {
+        Err(m)
+            if is_auth_error(&m)
+                && creds
+                    .as_ref()
+                    .is_some_and(|c| c.kind == CredentialKind::Ecr) =>
+        {
             tracing::info!("registry refused the credentials; retrying with fresh ones");
             let fresh = credentials_for(image, spec, store, resolver, true).await?;
             pull_once(docker, image, fresh.as_ref())
                 .await
-                .map_err(|message| RunError::Pull { image: reference.clone(), message })
+                .map_err(|message| RunError::Pull {
+                    image: reference.clone(),
+                    message,
+                })
         }
-        Err(message) => Err(RunError::Pull { image: reference, message }),
+        Err(message) => Err(RunError::Pull {
+            image: reference,
+            message,
+        }),
     }
 }
 
@@ -309,10 +337,17 @@ async fn load_spec(req: &Request) -> Result<(Settings, AnyStore, DockerSpec), Ru
     Ok((settings, store, spec))
 }
 
-async fn prepare_and_run(doc: &Value, opts: &RunOptions, signals: &mut Signals) -> Result<Outcome, RunError> {
+async fn prepare_and_run(
+    doc: &Value,
+    opts: &RunOptions,
+    signals: &mut Signals,
+) -> Result<Outcome, RunError> {
     let req = Request::from_value(doc, opts.dev)?;
     let (settings, store, spec) = load_spec(&req).await?;
-    let realm = settings.realm.clone().or_else(|| (!req.realm_name.is_empty()).then(|| req.realm_name.clone()));
+    let realm = settings
+        .realm
+        .clone()
+        .or_else(|| (!req.realm_name.is_empty()).then(|| req.realm_name.clone()));
     let resolver = Resolver::new(realm, Cache::new(settings.cache_dir.clone()));
 
     // A missing tmpdir is a fresh one, removed afterwards.
@@ -327,7 +362,8 @@ async fn prepare_and_run(doc: &Value, opts: &RunOptions, signals: &mut Signals) 
             fresh_tmp.path().to_path_buf()
         }
     };
-    let start = render::start_time(req.ts_start.as_deref()).map_err(|e| RunError::Build(e.into()))?;
+    let start =
+        render::start_time(req.ts_start.as_deref()).map_err(|e| RunError::Build(e.into()))?;
     let renderer = Renderer::new(&req, start);
     let image = image_for(&req, &spec, &resolver).await?;
     let name = format!("lava-{}", uuid::Uuid::new_v4());
@@ -357,7 +393,13 @@ async fn prepare_and_run(doc: &Value, opts: &RunOptions, signals: &mut Signals) 
     } else {
         std::env::temp_dir().join(format!("lava-docker-{}.log", req.run_id))
     };
-    let mut sink = if req.dev { Sink::stderr() } else { Sink::file(&log_path).await.map_err(|e| RunError::Io(e.to_string()))? };
+    let mut sink = if req.dev {
+        Sink::stderr()
+    } else {
+        Sink::file(&log_path)
+            .await
+            .map_err(|e| RunError::Io(e.to_string()))?
+    };
 
     docker
         .create_container(
@@ -382,7 +424,11 @@ async fn prepare_and_run(doc: &Value, opts: &RunOptions, signals: &mut Signals) 
                 Err(e) => {
                     tracing::warn!(error = %e, "log upload failed");
                     return Ok(Outcome {
-                        exit_status: if exit_status == 0 { EXIT_NOT_RUN } else { exit_status },
+                        exit_status: if exit_status == 0 {
+                            EXIT_NOT_RUN
+                        } else {
+                            exit_status
+                        },
                         output: Some(path.display().to_string()),
                         error: Some(match error {
                             Some(prev) => format!("{prev}; {e}"),
@@ -434,7 +480,10 @@ async fn run_created(
     signals: &mut Signals,
 ) -> Result<(i32, Option<String>), RunError> {
     docker
-        .start_container(name, None::<bollard::query_parameters::StartContainerOptions>)
+        .start_container(
+            name,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
         .await
         .map_err(docker_err("start"))?;
 
@@ -513,7 +562,8 @@ pub async fn sweep(dry_run: bool) -> Result<Vec<String>, RunError> {
         .negotiate_version()
         .await
         .map_err(docker_err("connect"))?;
-    let filters = std::collections::HashMap::from([("label".to_string(), vec!["lava.run_id".to_string()])]);
+    let filters =
+        std::collections::HashMap::from([("label".to_string(), vec!["lava.run_id".to_string()])]);
     let list = docker
         .list_containers(Some(ListContainersOptions {
             all: true,

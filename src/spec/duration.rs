@@ -13,7 +13,11 @@ pub fn parse_duration(value: &Value) -> Result<Duration, String> {
     let secs = match value {
         Value::Number(n) => n.as_f64().ok_or_else(|| format!("`{n}` is not a number"))?,
         Value::String(s) => parse_duration_str(s)?,
-        other => return Err(format!("`{other}` is not a number of seconds or a duration string")),
+        other => {
+            return Err(format!(
+                "`{other}` is not a number of seconds or a duration string"
+            ))
+        }
     };
     if !secs.is_finite() || secs <= 0.0 {
         return Err(format!("`{}` must be more than zero", shown(value)));

@@ -71,7 +71,11 @@ pub struct Request {
     pub docker_conn_id: String,
 }
 
-fn get_str(map: &Map<String, Value>, key: &str, prefix: &str) -> Result<Option<String>, RequestError> {
+fn get_str(
+    map: &Map<String, Value>,
+    key: &str,
+    prefix: &str,
+) -> Result<Option<String>, RequestError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -88,7 +92,11 @@ fn req_str(map: &Map<String, Value>, key: &str, prefix: &str) -> Result<String, 
         .ok_or_else(|| RequestError::new(format!("{prefix}{key}"), "is required"))
 }
 
-fn get_map(map: &Map<String, Value>, key: &str, prefix: &str) -> Result<Map<String, Value>, RequestError> {
+fn get_map(
+    map: &Map<String, Value>,
+    key: &str,
+    prefix: &str,
+) -> Result<Map<String, Value>, RequestError> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(m)) => Ok(m.clone()),
@@ -131,7 +139,12 @@ impl Request {
         }
         let job = match top.get("job") {
             Some(Value::Object(j)) => j.clone(),
-            Some(other) => return Err(RequestError::new("job", format!("expected an object, got {other}"))),
+            Some(other) => {
+                return Err(RequestError::new(
+                    "job",
+                    format!("expected an object, got {other}"),
+                ))
+            }
             None => return Err(RequestError::new("job", "is required")),
         };
         let realm = get_map(top, "realm", "")?;
@@ -140,7 +153,10 @@ impl Request {
         let run_id = req_str(&job, "run_id", "job.")?;
         if let Some(t) = get_str(&job, "type", "job.")? {
             if t != "docker" {
-                return Err(RequestError::new("job.type", format!("`{t}` is not `docker`")));
+                return Err(RequestError::new(
+                    "job.type",
+                    format!("`{t}` is not `docker`"),
+                ));
             }
         }
         let payload_raw = req_str(&job, "payload", "job.")?;
@@ -169,7 +185,9 @@ impl Request {
 
         let timeout = match &parameters.timeout {
             None | Some(Value::Null) => DEFAULT_TIMEOUT,
-            Some(v) => parse_duration(v).map_err(|m| RequestError::new("job.parameters.timeout", m))?,
+            Some(v) => {
+                parse_duration(v).map_err(|m| RequestError::new("job.parameters.timeout", m))?
+            }
         };
         let args = parameters
             .args
@@ -245,14 +263,25 @@ impl Request {
             Some(Value::String(s)) => {
                 let p = PathBuf::from(s);
                 if !p.is_absolute() {
-                    return Err(RequestError::new("tmpdir", format!("`{s}` is not an absolute path")));
+                    return Err(RequestError::new(
+                        "tmpdir",
+                        format!("`{s}` is not an absolute path"),
+                    ));
                 }
                 if !p.is_dir() {
-                    return Err(RequestError::new("tmpdir", format!("`{s}` is not a directory")));
+                    return Err(RequestError::new(
+                        "tmpdir",
+                        format!("`{s}` is not a directory"),
+                    ));
                 }
                 Some(p)
             }
-            Some(other) => return Err(RequestError::new("tmpdir", format!("expected a string, got {other}"))),
+            Some(other) => {
+                return Err(RequestError::new(
+                    "tmpdir",
+                    format!("expected a string, got {other}"),
+                ))
+            }
         };
         let s3tmp = get_str(top, "s3tmp", "")?.filter(|s| !s.is_empty());
         if let Some(s) = &s3tmp {
@@ -260,19 +289,30 @@ impl Request {
                 .strip_prefix("s3://")
                 .is_some_and(|rest| rest.split('/').next().is_some_and(|b| !b.is_empty()));
             if !ok {
-                return Err(RequestError::new("s3tmp", format!("`{s}` is not an s3://bucket/prefix URI")));
+                return Err(RequestError::new(
+                    "s3tmp",
+                    format!("`{s}` is not an s3://bucket/prefix URI"),
+                ));
             }
         }
         let dev = match top.get("dev") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
-            Some(other) => return Err(RequestError::new("dev", format!("expected a boolean, got {other}"))),
+            Some(other) => {
+                return Err(RequestError::new(
+                    "dev",
+                    format!("expected a boolean, got {other}"),
+                ))
+            }
         } || dev_flag;
 
         let mut connectors = BTreeMap::new();
         for (label, path) in get_map(top, "connectors", "")? {
             let Value::String(p) = path else {
-                return Err(RequestError::new(format!("connectors.{label}"), "expected a path string"));
+                return Err(RequestError::new(
+                    format!("connectors.{label}"),
+                    "expected a path string",
+                ));
             };
             connectors.insert(label, PathBuf::from(p));
         }
@@ -337,18 +377,59 @@ mod tests {
 
     #[test]
     fn each_rule_names_its_field() {
-        assert_eq!(err(|v| v["job"]["parameters"]["bogus"] = json!(1)).field, "job.parameters.bogus");
-        assert!(err(|v| v["job"]["parameters"]["bogus"] = json!(1)).message.contains("bogus"));
-        assert_eq!(err(|v| v["job"]["parameters"]["timeout"] = json!("10x")).field, "job.parameters.timeout");
-        assert_eq!(err(|v| v["job"]["parameters"]["args"] = json!(["a", {"b": 1}])).field, "job.parameters.args[1]");
-        assert_eq!(err(|v| v["job"]["parameters"]["env"] = json!({"A": [1]})).field, "job.parameters.env.A");
-        assert_eq!(err(|v| v["job"]["parameters"]["connections"] = json!({"bad-label": "c"})).field, "job.parameters.connections.bad-label");
-        assert_eq!(err(|v| v["job"]["parameters"]["command"] = json!("echo 'unbalanced")).field, "job.parameters.command");
-        assert_eq!(err(|v| v["job"]["parameters"]["jinja"] = json!("no")).field, "job.parameters.jinja");
-        assert_eq!(err(|v| v["job"]["payload"] = json!("Bad/Image")).field, "job.payload");
+        assert_eq!(
+            err(|v| v["job"]["parameters"]["bogus"] = json!(1)).field,
+            "job.parameters.bogus"
+        );
+        assert!(err(|v| v["job"]["parameters"]["bogus"] = json!(1))
+            .message
+            .contains("bogus"));
+        assert_eq!(
+            err(|v| v["job"]["parameters"]["timeout"] = json!("10x")).field,
+            "job.parameters.timeout"
+        );
+        assert_eq!(
+            err(|v| v["job"]["parameters"]["args"] = json!(["a", {"b": 1}])).field,
+            "job.parameters.args[1]"
+        );
+        assert_eq!(
+            err(|v| v["job"]["parameters"]["env"] = json!({"A": [1]})).field,
+            "job.parameters.env.A"
+        );
+        assert_eq!(
+            err(|v| v["job"]["parameters"]["connections"] = json!({"bad-label": "c"})).field,
+            "job.parameters.connections.bad-label"
+        );
+        assert_eq!(
+            err(|v| v["job"]["parameters"]["command"] = json!("echo 'unbalanced")).field,
+            "job.parameters.command"
+        );
+        assert_eq!(
+            err(|v| v["job"]["parameters"]["jinja"] = json!("no")).field,
+            "job.parameters.jinja"
+        );
+        assert_eq!(
+            err(|v| v["job"]["payload"] = json!("Bad/Image")).field,
+            "job.payload"
+        );
         assert_eq!(err(|v| v["job"]["type"] = json!("exe")).field, "job.type");
-        assert_eq!(err(|v| { v["job"].as_object_mut().unwrap().remove("run_id"); }).field, "job.run_id");
-        assert_eq!(err(|v| { v["job"]["parameters"].as_object_mut().unwrap().remove("docker"); }).field, "job.parameters.docker");
+        assert_eq!(
+            err(|v| {
+                v["job"].as_object_mut().unwrap().remove("run_id");
+            })
+            .field,
+            "job.run_id"
+        );
+        assert_eq!(
+            err(|v| {
+                v["job"]["parameters"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("docker");
+            })
+            .field,
+            "job.parameters.docker"
+        );
         assert_eq!(err(|v| v["tmpdir"] = json!("relative/dir")).field, "tmpdir");
         assert_eq!(err(|v| v["s3tmp"] = json!("http://x")).field, "s3tmp");
         assert_eq!(err(|v| v["extra"] = json!(1)).field, "<request>");
