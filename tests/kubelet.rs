@@ -41,7 +41,10 @@ fn ecr_private_and_public_images() {
     assert_eq!(r["kind"], "CredentialProviderResponse");
     assert_eq!(r["cacheKeyType"], "Registry");
     assert_eq!(r["auth"][&host]["username"], "AWS");
-    assert_eq!(r["auth"][&host]["password"], format!("{}-auth-token", env.account));
+    assert_eq!(
+        r["auth"][&host]["password"],
+        format!("{}-auth-token", env.account)
+    );
     // Half the token's 12 hours, never more.
     let secs = duration_secs(r["cacheDuration"].as_str().unwrap());
     assert!(secs <= 6 * 3600 && secs > 5 * 3600, "{secs}");
@@ -49,10 +52,17 @@ fn ecr_private_and_public_images() {
     let (code, out, _) = kubelet(&env, &request("reg.example:5000/team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
     assert_eq!(code, 0);
     let r: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(r["auth"]["reg.example:5000"], json!({"username": "kube", "password": "kube-secret"}));
+    assert_eq!(
+        r["auth"]["reg.example:5000"],
+        json!({"username": "kube", "password": "kube-secret"})
+    );
     assert_eq!(r["cacheDuration"], "0h10m0s");
 
-    for image in ["busybox", "docker.io/library/busybox:1", "ghcr.io/someone/tool:2"] {
+    for image in [
+        "busybox",
+        "docker.io/library/busybox:1",
+        "ghcr.io/someone/tool:2",
+    ] {
         let (code, out, err) = kubelet(&env, &request(image));
         assert_eq!(code, 0, "{image}: {out} {err}");
         let r: Value = serde_json::from_str(&out).unwrap();
@@ -91,11 +101,20 @@ fn nomad_calls() {
     ]));
     let o = env.helper(&["get"], "docker.io");
     assert!(o.status.success());
-    assert_eq!(serde_json::from_str::<Value>(&stdout(&o)).unwrap(), json!({"ServerURL": "docker.io", "Username": "", "Secret": ""}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout(&o)).unwrap(),
+        json!({"ServerURL": "docker.io", "Username": "", "Secret": ""})
+    );
     let o = env.helper(&["get"], "reg.example:5000");
     assert!(o.status.success());
-    assert_eq!(serde_json::from_str::<Value>(&stdout(&o)).unwrap(), json!({"ServerURL": "reg.example:5000", "Username": "nomad", "Secret": "nomad-secret"}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout(&o)).unwrap(),
+        json!({"ServerURL": "reg.example:5000", "Username": "nomad", "Secret": "nomad-secret"})
+    );
     let o = env.helper(&["get"], "other.example:5000");
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stdout(&o).trim(), "credentials not found in native keychain");
+    assert_eq!(
+        stdout(&o).trim(),
+        "credentials not found in native keychain"
+    );
 }

@@ -277,9 +277,10 @@ fn port_binding(key: &str, whole: &Value, v: &Value) -> Result<PortBinding, Host
     }
 }
 
-fn ports(
-    v: &Value,
-) -> Result<(Vec<String>, HashMap<String, Option<Vec<PortBinding>>>), HostConfigError> {
+/// ExposedPorts and PortBindings.
+type Ports = (Vec<String>, HashMap<String, Option<Vec<PortBinding>>>);
+
+fn ports(v: &Value) -> Result<Ports, HostConfigError> {
     let key = "ports";
     let Value::Object(m) = v else {
         return Err(bad(
