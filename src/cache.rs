@@ -265,8 +265,15 @@ impl Cache {
         }
     }
 
+    /// The account depends on which credentials are in use; the profile name tells those
+    /// apart without keying anything by an AWS key.
     fn account_name(realm: Option<&str>) -> String {
-        format!("account@{}.json", encode(realm.unwrap_or("")))
+        let profile = std::env::var("AWS_PROFILE").unwrap_or_default();
+        format!(
+            "account@{}@{}.json",
+            encode(realm.unwrap_or("")),
+            encode(&profile)
+        )
     }
 
     pub fn account(&self, realm: Option<&str>) -> Option<String> {

@@ -404,12 +404,19 @@ fn works_with_home_unset() {
     let mut env = TestEnv::new();
     env.unset("HOME");
     env.unset("LAVA_DOCKER_CACHE_DIR");
+    // Without HOME the cache falls back to XDG_CACHE_HOME (or the passwd entry's home).
+    let xdg = env.path().join("xdg-cache");
+    env.set("XDG_CACHE_HOME", xdg.to_str().unwrap());
     env.write_connections(
         json!([{"conn_id": "docker/ecr", "type": "docker", "enabled": true, "registry": "ecr"}]),
     );
     let (code, out, err) = get(&env, &env.ecr_host());
     assert_eq!(code, 0, "{out} {err}");
     assert_eq!(answer(&out)["Username"], "AWS");
+    assert!(
+        xdg.join("lava-docker").is_dir(),
+        "the cache went to XDG_CACHE_HOME"
+    );
 }
 
 #[test]
