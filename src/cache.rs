@@ -111,7 +111,7 @@ impl TokenKey {
 }
 
 /// Percent-encode everything but a safe set, so any conn_id maps to one flat file name.
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_' {
@@ -178,7 +178,7 @@ impl Cache {
         Ok(Some(dir))
     }
 
-    fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
+    pub(crate) fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
         let path = self.dir.as_ref()?.join(name);
         let bytes = std::fs::read(&path).ok()?;
         match serde_json::from_slice(&bytes) {
@@ -191,7 +191,7 @@ impl Cache {
         }
     }
 
-    fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), CacheError> {
+    pub(crate) fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), CacheError> {
         let Some(dir) = self.ensure_dir()? else {
             return Ok(());
         };

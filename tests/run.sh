@@ -86,4 +86,4 @@ say "building the test image"
 bash tests/support/make-image.sh lava-test/busybox:latest
 
 say "cargo nextest run"
-cargo nextest run --all-targets --no-fail-fast "$@"
+cargo nextest run --lib --bins --tests --no-fail-fast "$@"

@@ -55,11 +55,9 @@ pub struct Context {
 impl Context {
     pub fn from_env() -> Result<Context, HelperError> {
         let settings = Settings::from_env()?;
-        let store = AnyStore::open(&settings.connections)?;
-        let resolver = Resolver::new(
-            settings.realm.clone(),
-            Cache::new(settings.cache_dir.clone()),
-        );
+        let cache = Cache::new(settings.cache_dir.clone());
+        let store = AnyStore::open(&settings.connections, &cache);
+        let resolver = Resolver::new(settings.realm.clone(), cache);
         Ok(Context {
             settings,
             store,
@@ -81,8 +79,16 @@ impl Context {
         if server.is_empty() {
             return Err(HelperError::Input("no server URL on standard input".into()));
         }
+        let cached = self.store.is_cached();
         let set = self.specs().await?;
-        Ok(self.resolver.for_server(&set, server).await?)
+        match self.resolver.for_server(&set, server).await {
+            // A spec added since the index was cached: look once more before not-found.
+            Err(e) if e.is_not_found() && cached => match self.store.refresh().await? {
+                Some(fresh) => Ok(self.resolver.for_server(&fresh, server).await?),
+                None => Err(e.into()),
+            },
+            other => Ok(other?),
+        }
     }
 
     /// `list`: every host the enabled docker specs resolve to, with the user name a `get` gives.

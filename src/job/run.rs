@@ -317,7 +317,10 @@ pub async fn run(doc: &Value, opts: &RunOptions) -> Outcome {
 
 async fn load_spec(req: &Request) -> Result<(Settings, AnyStore, DockerSpec), RunError> {
     let settings = Settings::from_env()?;
-    let store = AnyStore::open(&settings.connections)?;
+    let store = AnyStore::open(
+        &settings.connections,
+        &Cache::new(settings.cache_dir.clone()),
+    );
     let spec = match store.get(&req.docker_conn_id).await? {
         Some(ConnectionSpec::Docker(d)) => d,
         Some(ConnectionSpec::Other { kind, .. }) => {

@@ -1,5 +1,6 @@
 //! Where connection specs come from: local files (the default) or lava's DynamoDB table.
 
+pub mod dynamo;
 pub mod local;
 
 use crate::spec::connection::{ConnectionSpec, DockerSpec, InvalidSpec};
@@ -85,6 +86,16 @@ impl SpecSet {
 pub trait ConnectionStore {
     async fn load_all(&self) -> Result<SpecSet, StoreError>;
 
+    /// Re-read a store that answers from a cached index; `None` when there is nothing to refresh.
+    async fn refresh(&self) -> Result<Option<SpecSet>, StoreError> {
+        Ok(None)
+    }
+
+    /// Whether `load_all` would answer from a cached index.
+    fn is_cached(&self) -> bool {
+        false
+    }
+
     /// One spec by conn_id; an invalid record is an error, an absent one `None`.
     async fn get(&self, conn_id: &str) -> Result<Option<ConnectionSpec>, StoreError> {
         let set = self.load_all().await?;
@@ -104,17 +115,18 @@ use crate::settings::ConnectionsSource;
 #[derive(Debug, Clone)]
 pub enum AnyStore {
     Local(local::LocalStore),
+    Dynamo(dynamo::DynamoStore),
 }
 
 impl AnyStore {
-    pub fn open(source: &ConnectionsSource) -> Result<AnyStore, StoreError> {
+    /// `cache` keeps the DynamoDB index; local files need none.
+    pub fn open(source: &ConnectionsSource, cache: &crate::cache::Cache) -> AnyStore {
         match source {
-            ConnectionsSource::File(p) => Ok(AnyStore::Local(local::LocalStore::file(p))),
-            ConnectionsSource::Dir(p) => Ok(AnyStore::Local(local::LocalStore::dir(p))),
-            ConnectionsSource::Dynamo { table } => Err(StoreError::Dynamo {
-                table: table.clone(),
-                message: "the DynamoDB store is not available in this build".into(),
-            }),
+            ConnectionsSource::File(p) => AnyStore::Local(local::LocalStore::file(p)),
+            ConnectionsSource::Dir(p) => AnyStore::Local(local::LocalStore::dir(p)),
+            ConnectionsSource::Dynamo { table } => {
+                AnyStore::Dynamo(dynamo::DynamoStore::new(table.clone(), cache.clone()))
+            }
         }
     }
 }
@@ -123,12 +135,28 @@ impl ConnectionStore for AnyStore {
     async fn load_all(&self) -> Result<SpecSet, StoreError> {
         match self {
             AnyStore::Local(s) => s.load_all().await,
+            AnyStore::Dynamo(s) => s.load_all().await,
+        }
+    }
+
+    async fn refresh(&self) -> Result<Option<SpecSet>, StoreError> {
+        match self {
+            AnyStore::Local(s) => s.refresh().await,
+            AnyStore::Dynamo(s) => s.refresh().await,
+        }
+    }
+
+    fn is_cached(&self) -> bool {
+        match self {
+            AnyStore::Local(s) => s.is_cached(),
+            AnyStore::Dynamo(s) => s.is_cached(),
         }
     }
 
     async fn get(&self, conn_id: &str) -> Result<Option<ConnectionSpec>, StoreError> {
         match self {
             AnyStore::Local(s) => s.get(conn_id).await,
+            AnyStore::Dynamo(s) => s.get(conn_id).await,
         }
     }
 }
