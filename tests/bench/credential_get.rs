@@ -62,8 +62,7 @@ fn main() {
     let answer: serde_json::Value = serde_json::from_str(&stdout(&cold)).unwrap();
     let secret = answer["Secret"].as_str().unwrap().to_string();
 
-    // Prime ecr-login's ~/.ecr/cache.json with the same token. It keys entries by region and a
-    // checksum of the access key (0.6) or account (later versions); write both forms.
+    // Prime ecr-login's ~/.ecr/cache.json with the same token.
     let home = env.path().join("home");
     let ecr_dir = home.join(".ecr");
     std::fs::create_dir_all(&ecr_dir).unwrap();
@@ -76,13 +75,19 @@ fn main() {
         "ProxyEndpoint": format!("https://{host}"),
         "Service": "ecr",
     });
+    // Debian's 0.6 keys entries by region and a checksum of the access key id; the registry
+    // part is the account.
     let mut registries = serde_json::Map::new();
-    for id in [env.account.clone()] {
-        registries.insert(
-            format!("{}-{}-{}", env.region, legacy_checksum(&id), env.account),
-            entry.clone(),
-        );
-    }
+    let access_key = env.var("AWS_ACCESS_KEY_ID").unwrap().to_string();
+    registries.insert(
+        format!(
+            "{}-{}-{}",
+            env.region,
+            legacy_checksum(&access_key),
+            env.account
+        ),
+        entry,
+    );
     std::fs::write(
         ecr_dir.join("cache.json"),
         serde_json::to_vec(&json!({"Registries": registries, "Version": "1.0"})).unwrap(),
