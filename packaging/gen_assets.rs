@@ -29,7 +29,9 @@ fn main() -> std::io::Result<()> {
             }
             let sub_name = format!("{name}-{}", sub.get_name());
             let mut page = Vec::new();
-            clap_mangen::Man::new(sub.clone().name(sub_name.clone())).render(&mut page)?;
+            // clap wants a 'static name; this program runs once and exits.
+            let static_name: &'static str = Box::leak(sub_name.clone().into_boxed_str());
+            clap_mangen::Man::new(sub.clone().name(static_name)).render(&mut page)?;
             std::fs::write(man.join(format!("{sub_name}.1")), page)?;
         }
         for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
