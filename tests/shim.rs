@@ -487,3 +487,72 @@ fn sweep_removes_containers_whose_shim_is_gone() {
     assert!(o.status.success(), "{}", stderr(&o));
     job.assert_no_container();
 }
+
+#[test]
+fn proxies_from_the_docker_config_and_a_fresh_tmpdir() {
+    let mut job = Job::new();
+    let cfg = job.env.path().join("docker-config");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("config.json"),
+        r#"{"proxies": {"default": {"httpProxy": "http://proxy.internal:3128", "noProxy": "localhost"}}}"#,
+    )
+    .unwrap();
+    job.env.set("DOCKER_CONFIG", cfg.to_str().unwrap());
+    let mut req = job.request(local_image(), json!({"docker": "docker/local", "command": "/bin/sh -c",
+        "args": ["echo $http_proxy $HTTP_PROXY $no_proxy $JOBPROXY; echo $LAVA_TMP; test -w $LAVA_TMP && echo writable"],
+        "env": {"JOBPROXY": "set", "https_proxy": "job-wins"}}));
+    req.as_object_mut().unwrap().remove("tmpdir");
+    let (o, r) = job.run(&req, &["--pull", "missing"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let log = log_of(&r);
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(
+        lines[0],
+        "http://proxy.internal:3128 http://proxy.internal:3128 localhost set"
+    );
+    assert_eq!(lines[2], "writable");
+    let fresh = std::path::Path::new(lines[1]);
+    assert!(
+        fresh.is_absolute() && fresh.starts_with(std::env::temp_dir()),
+        "{fresh:?}"
+    );
+    assert!(!fresh.exists(), "the fresh tmpdir was not removed");
+    // The log outlives the fresh tmpdir.
+    assert!(!r["output"].as_str().unwrap().starts_with(lines[1]));
+    let _ = std::fs::remove_file(r["output"].as_str().unwrap());
+    job.assert_no_container();
+}
+
+#[test]
+fn explicit_registry_host_and_digest_payloads() {
+    let job = Job::new();
+    let image = push_test_image("lava/digest", "v2");
+    let reg = registry();
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--creds"])
+        .arg(format!("{}:{}", reg.user, reg.password))
+        .arg(format!("docker://{image}"))
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{}", stderr(&inspect));
+    let digest = serde_json::from_slice::<Value>(&inspect.stdout).unwrap()["Digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for payload in [image.clone(), format!("{}/lava/digest@{digest}", reg.addr)] {
+        let _ = Command::new("docker").args(["rmi", "-f", &image]).output();
+        let req = job.request(
+            &payload,
+            json!({"docker": "docker/registry", "command": "echo ok"}),
+        );
+        let (o, r) = job.run(&req, &[]);
+        assert_eq!(o.status.code(), Some(0), "{payload}: {}", stderr(&o));
+        assert_eq!(log_of(&r), "ok\n", "{payload}");
+    }
+    let _ = Command::new("docker").args(["rmi", "-f", &image]).output();
+    let _ = Command::new("docker")
+        .args(["rmi", "-f", &format!("{}/lava/digest@{digest}", reg.addr)])
+        .output();
+    job.assert_no_container();
+}
