@@ -556,3 +556,23 @@ fn explicit_registry_host_and_digest_payloads() {
         .output();
     job.assert_no_container();
 }
+
+/// The output is read from the container (attach), not from the daemon's log driver, so a job
+/// writing more than the driver keeps (this machine's daemon rotates json-file logs at
+/// 3 x 10 MB) still has its whole output in the log.
+#[test]
+fn large_output_is_complete() {
+    let job = Job::new();
+    let bytes = 64u64 << 20;
+    let req = job.request(
+        local_image(),
+        json!({"docker": "docker/local", "command": format!("head -c {bytes} /dev/zero")}),
+    );
+    let (o, r) = job.run(&req, &["--pull", "missing"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let len = std::fs::metadata(r["output"].as_str().unwrap())
+        .unwrap()
+        .len();
+    assert_eq!(len, bytes);
+    job.assert_no_container();
+}

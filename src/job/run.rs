@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, LogsOptions, RemoveContainerOptions,
+    AttachContainerOptions, CreateContainerOptions, CreateImageOptions, RemoveContainerOptions,
     StopContainerOptions, WaitContainerOptions,
 };
 use bollard::Docker;
@@ -31,6 +31,8 @@ use crate::store::{AnyStore, ConnectionStore, StoreError};
 pub const EXIT_TIMEOUT: i32 = 28;
 /// The job could not be run at all.
 pub const EXIT_NOT_RUN: i32 = 125;
+/// A log stream silent this long after the container stopped is abandoned.
+const LOG_IDLE_SECS: u64 = 30;
 /// Seconds between SIGTERM and SIGKILL when stopping a container.
 pub const STOP_GRACE_SECS: i32 = 5;
 
@@ -482,6 +484,22 @@ async fn run_created(
     sink: &mut Sink,
     signals: &mut Signals,
 ) -> Result<(i32, Option<String>), RunError> {
+    // Attach before starting, like `docker run`: the output arrives on this stream straight
+    // from the container, complete, whatever the daemon's log driver keeps or rotates away.
+    let mut logs = docker
+        .attach_container(
+            name,
+            Some(AttachContainerOptions {
+                stdout: true,
+                stderr: true,
+                stream: true,
+                logs: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(docker_err("attach"))?
+        .output;
     docker
         .start_container(
             name,
@@ -489,16 +507,6 @@ async fn run_created(
         )
         .await
         .map_err(docker_err("start"))?;
-
-    let mut logs = docker.logs(
-        name,
-        Some(LogsOptions {
-            follow: true,
-            stdout: true,
-            stderr: true,
-            ..Default::default()
-        }),
-    );
     let mut wait = docker.wait_container(
         name,
         Some(WaitContainerOptions {
@@ -536,16 +544,28 @@ async fn run_created(
             }
         }
     };
-    // Drain what the container wrote before it stopped (bounded: the stream ends with it).
-    if !logs_done {
-        let drain = async {
-            while let Some(Ok(out)) = logs.next().await {
-                if sink.write(&out.into_bytes()).await.is_err() {
+    // Drain what the container wrote before it stopped: the stream ends when the daemon has
+    // sent everything. Only a stream that goes quiet for LOG_IDLE_SECS is abandoned.
+    while !logs_done {
+        match tokio::time::timeout(Duration::from_secs(LOG_IDLE_SECS), logs.next()).await {
+            Ok(Some(Ok(out))) => {
+                if let Err(e) = sink.write(&out.into_bytes()).await {
+                    tracing::warn!(error = %e, "log write failed");
                     break;
                 }
             }
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(30), drain).await;
+            Ok(Some(Err(e))) => {
+                tracing::warn!(error = %e, "log stream error");
+                break;
+            }
+            Ok(None) => break,
+            Err(_) => {
+                tracing::warn!(
+                    "log stream idle for {LOG_IDLE_SECS}s after the container stopped; giving up"
+                );
+                break;
+            }
+        }
     }
     sink.finish()
         .await
