@@ -546,24 +546,26 @@ async fn run_created(
     };
     // Drain what the container wrote before it stopped: the stream ends when the daemon has
     // sent everything. Only a stream that goes quiet for LOG_IDLE_SECS is abandoned.
-    while !logs_done {
-        match tokio::time::timeout(Duration::from_secs(LOG_IDLE_SECS), logs.next()).await {
-            Ok(Some(Ok(out))) => {
-                if let Err(e) = sink.write(&out.into_bytes()).await {
-                    tracing::warn!(error = %e, "log write failed");
+    if !logs_done {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(LOG_IDLE_SECS), logs.next()).await {
+                Ok(Some(Ok(out))) => {
+                    if let Err(e) = sink.write(&out.into_bytes()).await {
+                        tracing::warn!(error = %e, "log write failed");
+                        break;
+                    }
+                }
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(error = %e, "log stream error");
                     break;
                 }
-            }
-            Ok(Some(Err(e))) => {
-                tracing::warn!(error = %e, "log stream error");
-                break;
-            }
-            Ok(None) => break,
-            Err(_) => {
-                tracing::warn!(
-                    "log stream idle for {LOG_IDLE_SECS}s after the container stopped; giving up"
-                );
-                break;
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(
+                        "log stream idle for {LOG_IDLE_SECS}s after the container stopped; giving up"
+                    );
+                    break;
+                }
             }
         }
     }
