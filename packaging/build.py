@@ -118,6 +118,7 @@ cp -a {tree}/. %{{buildroot}}/
         "--define", "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm",
         "--define", "__os_install_post %{nil}",
         "--define", "debug_package %{nil}",
+        "--define", "_build_id_links none",
         spec)
     shutil.rmtree(top)
     return glob.glob(os.path.join(out_dir, f"lava-docker-{version}-1.*.rpm"))[0]

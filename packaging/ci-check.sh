@@ -22,7 +22,7 @@ for prog in docker-credential-lava lava-docker-run; do
   [ -f /usr/share/fish/vendor_completions.d/$prog.fish ] || fail "no fish completion for $prog"
 done
 /usr/bin/docker-credential-lava version | grep -q "^docker-credential-lava " || fail "helper version"
-zcat /usr/share/man/man1/docker-credential-lava.1.gz | grep -q "configure-docker" || fail "man page content"
+zcat /usr/share/man/man1/docker-credential-lava.1.gz | grep -q "credHelpers" || fail "man page content"
 [ -f /usr/share/doc/lava-docker/copyright ] || fail "no license"
 [ -f /usr/share/doc/lava-docker/examples/connections.json ] || fail "no example connections"
 [ -f /usr/share/doc/lava-docker/docs/credential-helper.md ] || fail "no docs"
