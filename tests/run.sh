@@ -85,5 +85,8 @@ wait_http "http://$LAVA_TEST_REGISTRY/v2/" 401 "the registry"
 say "building the test image"
 bash tests/support/make-image.sh lava-test/busybox:latest
 
-say "cargo nextest run"
-cargo nextest run --lib --bins --tests --no-fail-fast "$@"
+# CI builds release once and reuses it for the package check; locally, the dev profile.
+profile=()
+[ "${CI:-}" = "true" ] && profile=(--cargo-profile release)
+say "cargo nextest run ${profile[*]}"
+cargo nextest run "${profile[@]}" --lib --bins --tests --no-fail-fast "$@"
