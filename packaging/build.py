@@ -16,6 +16,7 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET_DIR = os.path.join(ROOT, "target")
 
 
 def run(*cmd, **kw):
@@ -24,18 +25,21 @@ def run(*cmd, **kw):
 
 
 def metadata():
-    out = subprocess.run(
+    out = json.loads(subprocess.run(
         ["cargo", "metadata", "--no-deps", "--format-version", "1"],
         check=True, cwd=ROOT, capture_output=True, text=True,
-    ).stdout
-    pkg = next(p for p in json.loads(out)["packages"] if p["name"] == "lava-docker")
-    return pkg, pkg["metadata"]["lava-packaging"]
+    ).stdout)
+    pkg = next(p for p in out["packages"] if p["name"] == "lava-docker")
+    return pkg, pkg["metadata"]["lava-packaging"], out["target_directory"]
 
 
-def stage(assets, dest):
-    """Copy every asset into dest; man pages are gzipped. Returns the installed paths."""
+def stage(assets, dest, target_dir):
+    """Copy every asset into dest; man pages are gzipped. Returns the installed paths.
+    Asset paths under `target/` follow CARGO_TARGET_DIR."""
     installed = []
     for src_glob, target, mode in assets:
+        if src_glob.startswith("target/"):
+            src_glob = os.path.join(target_dir, src_glob[len("target/"):])
         sources = sorted(glob.glob(os.path.join(ROOT, src_glob)))
         if not sources:
             sys.exit(f"packaging: no file matches {src_glob}")
@@ -76,7 +80,7 @@ Description: {pkg['description']}
 """
     with open(os.path.join(debian, "control"), "w") as f:
         f.write(control)
-    out_dir = os.path.join(ROOT, "target", "debian")
+    out_dir = os.path.join(TARGET_DIR, "debian")
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, f"lava-docker_{version}-1_{arch}.deb")
     run("dpkg-deb", "--root-owner-group", "-Zxz", "--build", tree, out)
@@ -110,7 +114,7 @@ cp -a {tree}/. %{{buildroot}}/
 %files
 {file_lines}
 """)
-    out_dir = os.path.join(ROOT, "target", "generate-rpm")
+    out_dir = os.path.join(TARGET_DIR, "generate-rpm")
     os.makedirs(out_dir, exist_ok=True)
     run("rpmbuild", "-bb", "--quiet",
         "--define", f"_topdir {top}",
@@ -127,13 +131,16 @@ cp -a {tree}/. %{{buildroot}}/
 def main():
     if "--no-build" not in sys.argv:
         run("cargo", "build", "--release", "--bins")
-    run("cargo", "run", "--release", "--quiet", "--example", "gen-assets", "--", "target/assets")
-    pkg, meta = metadata()
+    pkg, meta, target_dir = metadata()
+    global TARGET_DIR
+    TARGET_DIR = target_dir
+    run("cargo", "run", "--release", "--quiet", "--example", "gen-assets", "--",
+        os.path.join(target_dir, "assets"))
     version = pkg["version"]
     arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True, check=True).stdout.strip()
     tree = tempfile.mkdtemp(prefix="lava-pkg-")
     os.chmod(tree, 0o755)
-    files = stage(meta["assets"], tree)
+    files = stage(meta["assets"], tree, target_dir)
     for d, _, _ in os.walk(tree):
         os.chmod(d, 0o755)
     deb = build_deb(pkg, meta, tree, version, arch)

@@ -7,8 +7,9 @@ fail() { echo "packaging check: $*" >&2; exit 1; }
 
 command -v rpmbuild >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq rpm >/dev/null; }
 python3 packaging/build.py
-deb=$(ls target/debian/lava-docker_*.deb | tail -1)
-rpm=$(ls target/generate-rpm/lava-docker-*.rpm | tail -1)
+target=$(cargo metadata --no-deps --format-version 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+deb=$(ls "$target"/debian/lava-docker_*.deb | tail -1)
+rpm=$(ls "$target"/generate-rpm/lava-docker-*.rpm | tail -1)
 
 dpkg -r lava-docker >/dev/null 2>&1 || true
 dpkg -i "$deb" >/dev/null

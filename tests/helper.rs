@@ -521,3 +521,33 @@ fn configure_docker_adds_helpers_and_keeps_other_keys() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("bad host"));
 }
+
+#[test]
+fn secrets_stay_out_of_the_most_verbose_logs() {
+    let mut env = TestEnv::new();
+    let param = format!("/lava/{}/registry/password", env.realm);
+    env.put_parameter(&param, "very-secret-ssm-value", true);
+    env.write_connections(json!([
+        {"conn_id": "docker/private", "type": "docker", "enabled": true, "registry": "reg.example",
+         "user": "u", "password": param},
+        {"conn_id": "docker/ecr", "type": "docker", "enabled": true, "registry": "ecr"}
+    ]));
+    env.set(
+        "LAVA_DOCKER_LOG",
+        "trace,aws_smithy_runtime=trace,aws_sdk_ssm=trace,hyper=trace,h2=trace",
+    );
+    let (code, out, err) = get(&env, "reg.example");
+    assert_eq!(code, 0, "{out}");
+    assert!(err.contains("SSM"), "logging is on: {err}");
+    assert!(
+        !err.contains("very-secret-ssm-value"),
+        "SSM secret in the log"
+    );
+    let (code, out, err) = get(&env, &env.ecr_host());
+    assert_eq!(code, 0, "{out}");
+    let token = format!("{}-auth-token", env.account);
+    assert!(!err.contains(&token), "ECR token in the log");
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("AWS:{token}"));
+    assert!(!err.contains(&encoded), "encoded ECR token in the log");
+}

@@ -329,43 +329,8 @@ fn host_config_lands_on_the_created_container() {
         "device_read_bps": [], "device_read_iops": [], "device_write_bps": [], "device_write_iops": [],
         "blkio_weight_device": []
     }}));
-    let mut child = job
-        .command(&["--pull", "missing"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(req.to_string().as_bytes())
-            .unwrap();
-    }
-    let t0 = Instant::now();
-    let id = loop {
-        if let Some(id) = containers_with_label(&job.label()).into_iter().next() {
-            break id;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "container never appeared: {:?}",
-            child.try_wait()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let out = Command::new("docker")
-        .args(["inspect", &id])
-        .output()
-        .unwrap();
-    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (c, _) = inspect_while_running(&job, &req);
     let (cfg, hc) = (&c[0]["Config"], &c[0]["HostConfig"]);
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let _ = child.wait_with_output();
-
     assert_eq!(hc["CapAdd"], json!(["NET_ADMIN"]));
     assert_eq!(hc["CapDrop"], json!(["MKNOD"]));
     assert_eq!(hc["CpuPeriod"], 100000);
@@ -396,12 +361,137 @@ fn host_config_lands_on_the_created_container() {
     assert!(c[0]["Name"].as_str().unwrap().starts_with("/lava-"));
     let bind = format!("{p}:{p}:rw", p = job.tmpdir.path().display());
     assert_eq!(hc["Binds"], json!([bind]));
-    // nano_cpus on its own (it conflicts with cpu_period/quota on the daemon).
+}
+
+/// Start the job, inspect its container while it runs, then stop the shim (SIGTERM) and wait
+/// until the container is gone. Returns the inspection and the shim's stderr.
+fn inspect_while_running(job: &Job, req: &Value) -> (Value, String) {
+    let mut child = job
+        .command(&["--pull", "missing"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(req.to_string().as_bytes())
+            .unwrap();
+    }
+    let t0 = Instant::now();
+    let id = loop {
+        if let Some(id) = containers_with_label(&job.label()).into_iter().next() {
+            break id;
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "the shim exited ({st}) before its container ran: {}",
+                stdout(&o)
+            );
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "container never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = Command::new("docker")
+        .args(["inspect", &id])
+        .output()
+        .unwrap();
+    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let o = child.wait_with_output().unwrap();
     let t1 = Instant::now();
     while !containers_with_label(&job.label()).is_empty() {
         assert!(t1.elapsed() < Duration::from_secs(30));
         std::thread::sleep(Duration::from_millis(100));
     }
+    (c, stderr(&o))
+}
+
+#[test]
+fn remaining_host_config_keys_land_on_the_container() {
+    let job = Job::new();
+    // The root file system's block device, for the blkio keys.
+    let dev = ["/dev/vda", "/dev/sda", "/dev/nvme0n1", "/dev/xvda"]
+        .into_iter()
+        .find(|d| std::path::Path::new(d).exists())
+        .expect("a block device for the blkio keys");
+    let req = job.request(local_image(), json!({"docker": "docker/local", "command": "sleep 20", "host_config": {
+        "nano_cpus": 500000000, "network_disabled": true, "mem_limit": 33554432, "mem_swappiness": 10,
+        "blkio_weight": 300, "blkio_weight_device": [{"Path": dev, "Weight": 200}],
+        "device_read_bps": [{"Path": dev, "Rate": 1048576}], "device_write_bps": [{"Path": dev, "Rate": 2097152}],
+        "device_read_iops": [{"Path": dev, "Rate": 100}], "device_write_iops": [{"Path": dev, "Rate": 200}],
+        "extra_hosts": ["a.internal:10.0.0.1"], "network_mode": "none", "group_add": null, "user": null, "hostname": null
+    }}));
+    let (c, err) = inspect_while_running(&job, &req);
+    let (cfg, hc) = (&c[0]["Config"], &c[0]["HostConfig"]);
+    assert_eq!(hc["NanoCpus"], 500000000);
+    assert_eq!(cfg["NetworkDisabled"], true);
+    assert_eq!(hc["NetworkMode"], "none");
+    assert_eq!(hc["MemorySwappiness"], 10);
+    // Kernels without the blkio weight controller make the daemon discard these two, and it
+    // says so; the shim passes its words on.
+    assert!(
+        hc["BlkioWeight"] == 300 || err.contains("Block I/O weight or the cgroup is not mounted"),
+        "{} / {err}",
+        hc["BlkioWeight"]
+    );
+    assert!(
+        hc["BlkioWeightDevice"] == json!([{"Path": dev, "Weight": 200}])
+            || err.contains("Block I/O weight_device or the cgroup is not mounted"),
+        "{} / {err}",
+        hc["BlkioWeightDevice"]
+    );
+    assert_eq!(
+        hc["BlkioDeviceReadBps"],
+        json!([{"Path": dev, "Rate": 1048576}])
+    );
+    assert_eq!(
+        hc["BlkioDeviceWriteBps"],
+        json!([{"Path": dev, "Rate": 2097152}])
+    );
+    assert_eq!(
+        hc["BlkioDeviceReadIOps"],
+        json!([{"Path": dev, "Rate": 100}])
+    );
+    assert_eq!(
+        hc["BlkioDeviceWriteIOps"],
+        json!([{"Path": dev, "Rate": 200}])
+    );
+    assert_eq!(hc["ExtraHosts"], json!(["a.internal:10.0.0.1"]));
+    // An explicit null leaves lava's default out: no extra groups, the image's user.
+    assert!(
+        hc["GroupAdd"].is_null() || hc["GroupAdd"] == json!([]),
+        "{}",
+        hc["GroupAdd"]
+    );
+    assert_eq!(cfg["User"], "");
+    assert_ne!(
+        cfg["Hostname"],
+        format!("lava-{}-w1-{}", job.env.realm, job.run_id)
+    );
+}
+
+#[test]
+fn windows_only_cpu_keys_are_accepted() {
+    // cpu_count / cpu_percent are sent as the SDK sends them; a Linux daemon ignores them.
+    let job = Job::new();
+    let req = job.request(
+        local_image(),
+        json!({"docker": "docker/local", "command": "true",
+        "host_config": {"cpu_count": 2, "cpu_percent": 50}}),
+    );
+    let (o, r) = job.run(&req, &["--pull", "missing"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(r["exit_status"], 0);
+    job.assert_no_container();
 }
 
 #[test]

@@ -406,7 +406,7 @@ async fn prepare_and_run(
             .map_err(|e| RunError::Io(e.to_string()))?
     };
 
-    docker
+    let created = docker
         .create_container(
             Some(CreateContainerOptions {
                 name: Some(name.clone()),
@@ -416,6 +416,10 @@ async fn prepare_and_run(
         )
         .await
         .map_err(docker_err("create"))?;
+    // The daemon says when it discards a setting (e.g. blkio weight without kernel support).
+    for w in &created.warnings {
+        eprintln!("lava-docker-run: docker: {w}");
+    }
     // From here on the container exists: whatever happens, it is removed.
     let result = run_created(&docker, &name, &req, &mut sink, signals).await;
     remove(&docker, &name).await;
