@@ -16,6 +16,14 @@ fn err(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
 }
 
+/// The error for a method a Python time type does not have.
+pub fn no_method(kind: &str, method: &str) -> Error {
+    Error::new(
+        ErrorKind::UnknownMethod,
+        format!("{kind} has no method {method}"),
+    )
+}
+
 /// Python's strftime over chrono's: `%f` is microseconds; an unknown directive is an error,
 /// never a panic.
 fn strftime(
@@ -215,10 +223,7 @@ impl Object for PyDateTime {
                 }
                 .value())
             }
-            _ => Err(Error::new(
-                ErrorKind::UnknownMethod,
-                format!("datetime has no method {method}"),
-            )),
+            _ => Err(no_method("datetime", method)),
         }
     }
 
@@ -277,10 +282,7 @@ impl Object for PyDate {
             "isoformat" => Ok(Value::from(self.0.format("%Y-%m-%d").to_string())),
             "weekday" => Ok(Value::from(self.0.weekday().num_days_from_monday())),
             "isoweekday" => Ok(Value::from(self.0.weekday().number_from_monday())),
-            _ => Err(Error::new(
-                ErrorKind::UnknownMethod,
-                format!("date has no method {method}"),
-            )),
+            _ => Err(no_method("date", method)),
         }
     }
 
@@ -333,10 +335,7 @@ impl Object for PyTimeDelta {
                 let () = from_args(args)?;
                 Ok(Value::from(self.micros as f64 / 1e6))
             }
-            _ => Err(Error::new(
-                ErrorKind::UnknownMethod,
-                format!("timedelta has no method {method}"),
-            )),
+            _ => Err(no_method("timedelta", method)),
         }
     }
 
@@ -353,23 +352,17 @@ impl Object for PyTimeDelta {
     }
 }
 
-/// `utils.datetime(year, month, day, hour=0, ...)`, positional or keyword.
-pub fn make_datetime(args: &[Value]) -> Result<Value, Error> {
+/// Python-style integer arguments, positional or by keyword, in `names` order.
+fn int_args(func: &str, args: &[Value], names: &[&str]) -> Result<Vec<Option<i64>>, Error> {
     let (pos, kwargs): (&[Value], Kwargs) = from_args(args)?;
-    let names = [
-        "year",
-        "month",
-        "day",
-        "hour",
-        "minute",
-        "second",
-        "microsecond",
-    ];
-    let mut vals = [None::<i64>; 7];
+    if pos.len() > names.len() {
+        return Err(err(format!(
+            "{func}() takes at most {} arguments",
+            names.len()
+        )));
+    }
+    let mut vals = vec![None; names.len()];
     for (i, v) in pos.iter().enumerate() {
-        if i >= 7 {
-            return Err(err("datetime() takes at most 7 positional arguments"));
-        }
         vals[i] = Some(
             i64::try_from(v.clone())
                 .map_err(|_| err(format!("{} must be an integer", names[i])))?,
@@ -381,16 +374,34 @@ pub fn make_datetime(args: &[Value]) -> Result<Value, Error> {
         }
     }
     kwargs.assert_all_used()?;
-    let need = |i: usize| {
-        vals[i].ok_or_else(|| {
-            err(format!(
-                "datetime() missing required argument '{}'",
-                names[i]
-            ))
-        })
+    Ok(vals)
+}
+
+fn ymd(func: &str, vals: &[Option<i64>]) -> Result<NaiveDate, Error> {
+    let need = |i: usize, name: &str| {
+        vals[i].ok_or_else(|| err(format!("{func}() missing required argument '{name}'")))
     };
-    let date = NaiveDate::from_ymd_opt(need(0)? as i32, need(1)? as u32, need(2)? as u32)
-        .ok_or_else(|| err("day is out of range for month"))?;
+    NaiveDate::from_ymd_opt(
+        need(0, "year")? as i32,
+        need(1, "month")? as u32,
+        need(2, "day")? as u32,
+    )
+    .ok_or_else(|| err("day is out of range for month"))
+}
+
+/// `utils.datetime(year, month, day, hour=0, ...)`, positional or keyword.
+pub fn make_datetime(args: &[Value]) -> Result<Value, Error> {
+    let names = [
+        "year",
+        "month",
+        "day",
+        "hour",
+        "minute",
+        "second",
+        "microsecond",
+    ];
+    let vals = int_args("datetime", args, &names)?;
+    let date = ymd("datetime", &vals)?;
     let t = |i: usize| vals[i].unwrap_or(0) as u32;
     let time = chrono::NaiveTime::from_hms_micro_opt(t(3), t(4), t(5), t(6))
         .ok_or_else(|| err("time out of range"))?;
@@ -399,24 +410,8 @@ pub fn make_datetime(args: &[Value]) -> Result<Value, Error> {
 
 /// `utils.date(year, month, day)`.
 pub fn make_date(args: &[Value]) -> Result<Value, Error> {
-    let (pos, kwargs): (&[Value], Kwargs) = from_args(args)?;
-    let names = ["year", "month", "day"];
-    let mut vals = [None::<i64>; 3];
-    for (i, v) in pos.iter().enumerate().take(3) {
-        vals[i] = i64::try_from(v.clone()).ok();
-    }
-    for (i, n) in names.iter().enumerate() {
-        if let Some(v) = kwargs.get::<Option<i64>>(n)? {
-            vals[i] = Some(v);
-        }
-    }
-    kwargs.assert_all_used()?;
-    let need = |i: usize| {
-        vals[i].ok_or_else(|| err(format!("date() missing required argument '{}'", names[i])))
-    };
-    let d = NaiveDate::from_ymd_opt(need(0)? as i32, need(1)? as u32, need(2)? as u32)
-        .ok_or_else(|| err("day is out of range for month"))?;
-    Ok(PyDate(d).value())
+    let vals = int_args("date", args, &["year", "month", "day"])?;
+    Ok(PyDate(ymd("date", &vals)?).value())
 }
 
 /// `utils.timedelta(days=0, seconds=0, microseconds=0, milliseconds=0, minutes=0, hours=0, weeks=0)`.

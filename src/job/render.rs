@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use chrono::{DateTime, FixedOffset, Local, Utc};
 use minijinja::machinery::{ast, WhitespaceConfig};
 use minijinja::value::{Object, ObjectRepr, Value};
-use minijinja::{Environment, Error, ErrorKind, State, UndefinedBehavior};
+use minijinja::{Environment, Error, State, UndefinedBehavior};
 use serde_json::{Map, Value as Json};
 
 use super::pytime::{self, PyDateTime};
@@ -243,10 +243,7 @@ impl Object for DateTimeClass {
                 let any = PyDateTime::naive(Utc::now().naive_utc());
                 Value::from_object(any).call_method(_s, method, args)
             }
-            _ => Err(Error::new(
-                ErrorKind::UnknownMethod,
-                format!("datetime has no method {method}"),
-            )),
+            _ => Err(pytime::no_method("datetime", method)),
         }
     }
 }
@@ -271,10 +268,7 @@ impl Object for DateClass {
     ) -> Result<Value, Error> {
         match method {
             "today" => Ok(pytime::PyDate(Local::now().date_naive()).value()),
-            _ => Err(Error::new(
-                ErrorKind::UnknownMethod,
-                format!("date has no method {method}"),
-            )),
+            _ => Err(pytime::no_method("date", method)),
         }
     }
 }
