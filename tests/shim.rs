@@ -666,3 +666,52 @@ fn large_output_is_complete() {
     assert_eq!(len, bytes);
     job.assert_no_container();
 }
+
+/// Pull progress is drawn only when stderr is a terminal (here a pty from util-linux `script`).
+#[test]
+fn pull_progress_only_on_a_terminal() {
+    let job = Job::new();
+    let image = push_test_image("lava/progress", "v1");
+    let payload = image.split_once('/').unwrap().1.to_string();
+    let req_path = job.env.path().join("req.json");
+    let rmi = || {
+        let _ = Command::new("docker").args(["rmi", "-f", &image]).output();
+    };
+
+    rmi();
+    std::fs::write(
+        &req_path,
+        job.request(
+            &payload,
+            json!({"docker": "docker/registry", "command": "true"}),
+        )
+        .to_string(),
+    )
+    .unwrap();
+    let quiet = job.command(&[req_path.to_str().unwrap()]).output().unwrap();
+    assert_eq!(quiet.status.code(), Some(0), "{}", stderr(&quiet));
+    assert!(
+        !stderr(&quiet).contains("Pulling from"),
+        "progress without a terminal: {}",
+        stderr(&quiet)
+    );
+
+    rmi();
+    let typescript = job.env.path().join("typescript");
+    let cmd = format!("{} {} 2>&1 >/dev/null", run_bin(), req_path.display());
+    let tty = job
+        .env
+        .command("script")
+        .args(["-q", "-e", "-c", &cmd])
+        .arg(&typescript)
+        .output()
+        .unwrap();
+    assert_eq!(tty.status.code(), Some(0), "{}", stderr(&tty));
+    let drawn = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    assert!(
+        drawn.contains("Pulling from") && drawn.contains("Downloaded newer image"),
+        "{drawn}"
+    );
+    rmi();
+    job.assert_no_container();
+}
