@@ -10,7 +10,7 @@ say() { printf '\n== %s\n' "$*" >&2; }
 
 need_apt=()
 for pair in docker-registry:docker-registry skopeo:skopeo htpasswd:apache2-utils \
-            docker-credential-ecr-login:amazon-ecr-credential-helper rpm:rpm hyperfine:hyperfine; do
+            docker-credential-ecr-login:amazon-ecr-credential-helper rpm:rpm script:bsdutils; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_apt+=("${pair#*:}")
 done
 [ -x /bin/busybox ] && ldd /bin/busybox 2>&1 | grep -q "not a dynamic" || need_apt+=(busybox-static)
