@@ -211,26 +211,8 @@ fn sigterm_stops_and_removes_the_container() {
         local_image(),
         json!({"docker": "docker/local", "command": "sleep 60"}),
     );
-    let mut child = job
-        .command(&["--pull", "missing"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(req.to_string().as_bytes()).unwrap();
-    }
-    let t0 = Instant::now();
-    while containers_with_label(&job.label()).is_empty() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "container never appeared"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut child = spawn_job(&job, &req);
+    wait_for_container(&job, &mut child);
     std::thread::sleep(Duration::from_millis(500));
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let o = child.wait_with_output().unwrap();
@@ -363,9 +345,8 @@ fn host_config_lands_on_the_created_container() {
     assert_eq!(hc["Binds"], json!([bind]));
 }
 
-/// Start the job, inspect its container while it runs, then stop the shim (SIGTERM) and wait
-/// until the container is gone. Returns the inspection and the shim's stderr.
-fn inspect_while_running(job: &Job, req: &Value) -> (Value, String) {
+/// Start the shim on a request (stdin), without waiting for it.
+fn spawn_job(job: &Job, req: &Value) -> std::process::Child {
     let mut child = job
         .command(&["--pull", "missing"])
         .stdin(Stdio::piped())
@@ -373,33 +354,39 @@ fn inspect_while_running(job: &Job, req: &Value) -> (Value, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(req.to_string().as_bytes())
-            .unwrap();
-    }
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(req.to_string().as_bytes())
+        .unwrap();
+    child
+}
+
+/// Wait until the job's container exists; its id.
+fn wait_for_container(job: &Job, child: &mut std::process::Child) -> String {
     let t0 = Instant::now();
-    let id = loop {
+    loop {
         if let Some(id) = containers_with_label(&job.label()).into_iter().next() {
-            break id;
+            return id;
         }
         if let Ok(Some(st)) = child.try_wait() {
-            let o = child.wait_with_output().unwrap();
-            panic!(
-                "the shim exited ({st}) before its container ran: {}",
-                stdout(&o)
-            );
+            panic!("the shim exited ({st}) before its container ran");
         }
         assert!(
             t0.elapsed() < Duration::from_secs(30),
             "container never appeared"
         );
         std::thread::sleep(Duration::from_millis(100));
-    };
+    }
+}
+
+/// Start the job, inspect its container while it runs, then stop the shim (SIGTERM) and wait
+/// until the container is gone. Returns the inspection and the shim's stderr.
+fn inspect_while_running(job: &Job, req: &Value) -> (Value, String) {
+    let mut child = spawn_job(job, req);
+    let id = wait_for_container(job, &mut child);
     let out = Command::new("docker")
         .args(["inspect", &id])
         .output()
