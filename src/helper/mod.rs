@@ -34,6 +34,12 @@ impl HelperError {
     }
 }
 
+fn log_invalid(set: &SpecSet) {
+    for bad in &set.invalid {
+        tracing::warn!(error = %bad.error, "skipping invalid connection spec");
+    }
+}
+
 /// The `get` answer, in the protocol's field names.
 #[derive(Serialize)]
 pub struct GetAnswer<'a> {
@@ -67,9 +73,7 @@ impl Context {
 
     pub async fn specs(&self) -> Result<SpecSet, HelperError> {
         let set = self.store.load_all().await?;
-        for bad in &set.invalid {
-            tracing::warn!(error = %bad.error, "skipping invalid connection spec");
-        }
+        log_invalid(&set);
         Ok(set)
     }
 
@@ -79,8 +83,8 @@ impl Context {
         if server.is_empty() {
             return Err(HelperError::Input("no server URL on standard input".into()));
         }
-        let cached = self.store.is_cached();
-        let set = self.specs().await?;
+        let (set, cached) = self.store.load_all_cached().await?;
+        log_invalid(&set);
         match self.resolver.for_server(&set, server).await {
             // A spec added since the index was cached: look once more before not-found.
             Err(e) if e.is_not_found() && cached => match self.store.refresh().await? {

@@ -167,8 +167,11 @@ impl ConnectionStore for DynamoStore {
         self.scan().await.map(Some)
     }
 
-    fn is_cached(&self) -> bool {
-        self.cached().is_some()
+    async fn load_all_cached(&self) -> Result<(SpecSet, bool), StoreError> {
+        match self.cached() {
+            Some(set) => Ok((set, true)),
+            None => Ok((self.scan().await?, false)),
+        }
     }
 
     async fn get(&self, conn_id: &str) -> Result<Option<ConnectionSpec>, StoreError> {

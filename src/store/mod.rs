@@ -91,9 +91,10 @@ pub trait ConnectionStore {
         Ok(None)
     }
 
-    /// Whether `load_all` would answer from a cached index.
-    fn is_cached(&self) -> bool {
-        false
+    /// `load_all`, saying whether the answer came from a cached index (which may be stale,
+    /// so a miss deserves one `refresh`).
+    async fn load_all_cached(&self) -> Result<(SpecSet, bool), StoreError> {
+        Ok((self.load_all().await?, false))
     }
 
     /// One spec by conn_id; an invalid record is an error, an absent one `None`.
@@ -146,10 +147,10 @@ impl ConnectionStore for AnyStore {
         }
     }
 
-    fn is_cached(&self) -> bool {
+    async fn load_all_cached(&self) -> Result<(SpecSet, bool), StoreError> {
         match self {
-            AnyStore::Local(s) => s.is_cached(),
-            AnyStore::Dynamo(s) => s.is_cached(),
+            AnyStore::Local(s) => s.load_all_cached().await,
+            AnyStore::Dynamo(s) => s.load_all_cached().await,
         }
     }
 
